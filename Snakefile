@@ -1,0 +1,31 @@
+"""bwot: sketch-based 3D shape retrieval with a batch-wise optimal-transport metric.
+
+snakemake --cores N                                   # built-in benchmark (config/config.yaml)
+snakemake --configfile config/shrec13.yaml --cores N  # SHREC13 (set data_dir)
+"""
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/render.smk"
+include: "rules/sketches.smk"
+include: "rules/features.smk"
+include: "rules/metric.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.report.output,

@@ -1,0 +1,23 @@
+# Stage 2: 20 rendered views per mesh, one job per shard of the models manifest.
+
+
+rule render_views:
+    input:
+        models=f"{RES}/manifest/models.csv",
+    output:
+        views=f"{RES}/views/shard-{{shard}}.h5",
+        skipped=f"{RES}/views/shard-{{shard}}.skipped.csv",
+    log:
+        f"{LOGS}/render_views/shard-{{shard}}.log",
+    benchmark:
+        f"{BENCH}/render_views/shard-{{shard}}.tsv"
+    conda:
+        "../envs/bwot.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime="60m",
+    params:
+        cfg=config["render"],
+    script:
+        "../workflow/scripts/render_views.py"

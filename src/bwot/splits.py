@@ -1,0 +1,23 @@
+"""Deterministic stratified hold-out splits (validation data taken from training data only)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def holdout_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split indices into (train, val), per class, `fraction` of each class to val.
+
+    Each class keeps at least one training item; a class with one item has none in val. The result
+    depends only on `labels`, `fraction` and `seed`.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for label in np.unique(labels):
+        idx = np.flatnonzero(labels == label)
+        idx = idx[rng.permutation(len(idx))]
+        n_val = min(int(round(fraction * len(idx))), len(idx) - 1)
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))

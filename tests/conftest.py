@@ -1,0 +1,61 @@
+"""Shared fixtures: the repository, the real SHREC samples in shared/, and a runner for workflow tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+WORKFLOW_PARTS = ["Snakefile", "rules", "workflow", "config"]
+
+
+def _real_data_dir() -> Path:
+    env = os.environ.get("BWOT_REAL_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data" / "real"
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """../shared/data/real: real .cla files, PSB meshes and TU-Berlin sketches (required in CI)."""
+    path = _real_data_dir()
+    if not path.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"real test data missing at {path} (set BWOT_REAL_DATA)")
+        pytest.skip(f"real test data not found at {path}")
+    return path
+
+
+@pytest.fixture
+def workflow_dir(tmp_path: Path) -> Path:
+    """A copy of the workflow in a temporary folder, to run snakemake in isolation."""
+    for part in WORKFLOW_PARTS:
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, tmp_path / part)
+        else:
+            shutil.copy2(src, tmp_path / part)
+    return tmp_path
+
+
+def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 1800):
+    """Run snakemake in `workdir`; return the CompletedProcess (output captured as text)."""
+    cmd = [
+        str(SNAKEMAKE),
+        "--cores",
+        "2",
+        "--directory",
+        str(workdir),
+        "--snakefile",
+        str(workdir / "Snakefile"),
+        *args,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
