@@ -17,7 +17,7 @@ def holdout_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.nd
     for label in np.unique(labels):
         idx = np.flatnonzero(labels == label)
         idx = idx[rng.permutation(len(idx))]
-        n_val = min(int(round(fraction * len(idx))), len(idx) - 1)
+        n_val = min(round(fraction * len(idx)), len(idx) - 1)
         val.append(idx[:n_val])
         train.append(idx[n_val:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
