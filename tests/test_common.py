@@ -1,0 +1,57 @@
+"""Shared helpers: atomic writes, HDF5 strings, stratified hold-out splits."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from bwot.io import atomic_path, h5_writer, read_attrs, read_strings, set_attrs, write_json, write_strings
+from bwot.splits import holdout_split
+
+
+def test_atomic_path_renames_on_success(tmp_path):
+    target = tmp_path / "sub" / "out.txt"
+    with atomic_path(target) as tmp:
+        tmp.write_text("done")
+        assert not target.exists()
+    assert target.read_text() == "done"
+    assert list(target.parent.iterdir()) == [target]
+
+
+def test_atomic_path_leaves_nothing_on_error(tmp_path):
+    target = tmp_path / "out.h5"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), h5_writer(target) as f:
+        f["x"] = np.arange(3)
+        raise RuntimeError("killed")
+    assert target.read_text() == "old"  # untouched
+    assert list(tmp_path.iterdir()) == [target]  # no temp file left
+
+
+def test_h5_strings_and_attrs(tmp_path):
+    with h5_writer(tmp_path / "a.h5") as f:
+        write_strings(f, "ids", ["000003", "m12", "é"])
+        write_strings(f, "empty", [])
+        set_attrs(f, {"size": 64, "rig": "dodecahedron20"})
+    with h5py.File(tmp_path / "a.h5") as f:
+        assert list(read_strings(f["ids"])) == ["000003", "m12", "é"]
+        assert len(read_strings(f["empty"])) == 0
+    assert read_attrs(tmp_path / "a.h5") == {"size": 64, "rig": "dodecahedron20"}
+
+
+def test_write_json(tmp_path):
+    write_json(tmp_path / "m.json", {"mAP": 0.5})
+    assert (tmp_path / "m.json").read_text().startswith("{")
+
+
+def test_holdout_split_is_stratified_and_deterministic():
+    labels = np.repeat(np.arange(4), [1, 2, 10, 40])
+    train, val = holdout_split(labels, 0.2, seed=3)
+    assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(len(labels)))
+    assert set(labels[train]) == {0, 1, 2, 3}  # every class keeps training data
+    assert np.bincount(labels[val], minlength=4).tolist() == [0, 0, 2, 8]
+    again = holdout_split(labels, 0.2, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip((train, val), again, strict=True))
+    other = holdout_split(labels, 0.2, seed=4)
+    assert not np.array_equal(val, other[1])
