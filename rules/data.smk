@@ -10,7 +10,7 @@ rule synthesize_dataset:
         f"benchmarks/synthesize_dataset.tsv"
     conda:
         "../envs/bwot.yaml"
-    threads: 1
+    threads: config["synthetic"]["workers"]
     resources:
         mem_mb=2000,
         runtime="30m",

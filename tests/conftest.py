@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-WORKFLOW_PARTS = ["Snakefile", "rules", "workflow", "config"]
+WORKFLOW_PARTS = ["Snakefile", "rules", "workflow", "config", "envs"]
 
 
 def _real_data_dir() -> Path:
