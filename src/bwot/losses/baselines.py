@@ -1,0 +1,122 @@
+"""The original's baseline losses, cross-modal, with the semantics of its TensorFlow code.
+
+- contrastive: `tf.reduce_mean(GM_ss + GM_pp + GM_sp1 + GM_sp2)` = the sum over the four blocks of the mean of
+  the ground metric GM (ot.py) of each block: squared distance for positives, max(0, margin - D) for
+  negatives.
+- lifted structured (Song et al. 2016): per block (a, b), TF's `lifted_struct_loss` on the concatenation
+  [a; b] with labels [la; lb] (the original concatenated each block's two batches), summed over the blocks:
+      d = Euclidean distances (d = 0 where the squared distance <= 0),
+      J_ij = log( sum_{k: y_k != y_i} exp(margin - d_ik) + sum_{l: y_l != y_j} exp(margin - d_jl) ) + d_ij,
+      loss = 1 / (2 |P|) * sum_{(i<j) in P} max(0, J_ij)^2,  P = pairs of the same label.
+  Where TF would return NaN (no positive pair) this returns 0; a pair with no negatives has J = -inf -> 0.
+- n-pair (Sohn 2016): TF's `npairs_loss(labels, anchor, positive, reg_lambda)`:
+      reg = reg_lambda / 4 * (mean_i |a_i|^2 + mean_j |p_j|^2),
+      S = a p^T,  target_ij = [y_i == y_j] / sum_j [y_i == y_j],  loss = reg + mean_i CE(S_i, target_i).
+  The original applied it once per step to a paired batch (sketch anchors, shapes of the same classes as
+  positives); `npairs_loss` also accepts different labels for a and p (target from la_i == lp_j; rows with
+  no positive are left out of the mean).
+
+pytorch-metric-learning was checked (2.9.0): its LiftedStructureLoss without `ref_emb` and LpDistance
+(normalize_embeddings=False) equals TF's loss whenever every positive pair has a negative (tests compare
+them); with `ref_emb` it is wrong across modalities (it picks the negatives of a positive pair (i, j) by
+comparing query indices with reference indices, `a2 == p`, so j's negatives are those of the query
+that happens to have j's index). Its NPairsLoss keeps one positive pair per label and has no L2 term (TF
+keeps all pairs with soft targets). Hence these are written here; tests compare with naive loops and PML.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from bwot.losses.ot import OTOptions, ground_metric
+
+
+def _blocks(s1: Tensor, s2: Tensor, p1: Tensor, p2: Tensor) -> list[tuple[Tensor, Tensor]]:
+    return [(s1, s2), (p1, p2), (s1, p1), (s2, p2)]
+
+
+def contrastive_blocks(
+    s1: Tensor,
+    s2: Tensor,
+    p1: Tensor,
+    p2: Tensor,
+    ls1: Tensor,
+    ls2: Tensor,
+    lp1: Tensor,
+    lp2: Tensor,
+    *,
+    margin: float,
+) -> Tensor:
+    """The contrastive loss of each of the four blocks, (4,): mean of GM; the original's loss is their sum."""
+    left, right = torch.stack([s1, p1, s1, s2]), torch.stack([s2, p2, p1, p2])
+    same = torch.stack([ls1, lp1, ls1, ls2]).unsqueeze(-1) == torch.stack([ls2, lp2, lp1, lp2]).unsqueeze(-2)
+    return ground_metric(left, right, same, margin, OTOptions()).mean((-1, -2))
+
+
+def tf_pairwise_distance(x: Tensor) -> Tensor:
+    """TF's `pairwise_distance(x, squared=False)`: Euclidean; 0 (0 gradient) where D <= 0 and i == j."""
+    sq = (x * x).sum(1, keepdim=True) + (x * x).sum(1).unsqueeze(0) - 2.0 * (x @ x.T)
+    sq = sq.clamp_min(0.0)
+    zero = sq <= 0
+    d = torch.sqrt(sq + zero.to(sq.dtype) * 1e-16) * (~zero).to(sq.dtype)
+    return d * (1.0 - torch.eye(len(x), dtype=d.dtype, device=d.device))
+
+
+def lifted_struct_loss(labels: Tensor, embeddings: Tensor, margin: float = 1.0) -> Tensor:
+    """TF's `lifted_struct_loss(labels, embeddings, margin)` (formula in the module docstring)."""
+    n = len(labels)
+    d = tf_pairwise_distance(embeddings)
+    same = labels.unsqueeze(1) == labels.unsqueeze(0)
+    neg = ~same
+    # log sum_{k neg of i} exp(margin - d_ik), -inf for a row without negatives
+    row = torch.logsumexp((margin - d).masked_fill(same, float("-inf")), dim=1)
+    j = torch.logaddexp(row.unsqueeze(1), row.unsqueeze(0)) + d
+    pos = same & ~torch.eye(n, dtype=torch.bool, device=labels.device)
+    n_pos = pos.sum()
+    if n_pos == 0 or not neg.any():
+        return (embeddings * 0).sum()
+    terms = torch.where(pos, j, torch.zeros_like(j)).clamp_min(0.0).square()
+    return 0.25 * terms.sum() / (n_pos / 2.0)
+
+
+def lifted_blocks(
+    s1: Tensor,
+    s2: Tensor,
+    p1: Tensor,
+    p2: Tensor,
+    ls1: Tensor,
+    ls2: Tensor,
+    lp1: Tensor,
+    lp2: Tensor,
+    *,
+    margin: float,
+) -> Tensor:
+    """The lifted structured loss of each of the four blocks, (4,); the original's loss is their sum."""
+    labels = [(ls1, ls2), (lp1, lp2), (ls1, lp1), (ls2, lp2)]
+    return torch.stack(
+        [
+            lifted_struct_loss(torch.cat(lab), torch.cat(emb), margin)
+            for emb, lab in zip(_blocks(s1, s2, p1, p2), labels, strict=True)
+        ]
+    )
+
+
+def npairs_loss(
+    labels_anchor: Tensor,
+    anchor: Tensor,
+    positive: Tensor,
+    reg_lambda: float = 2e-4,
+    labels_positive: Tensor | None = None,
+) -> Tensor:
+    """TF's `npairs_loss` (module docstring); `labels_positive` defaults to `labels_anchor` (paired)."""
+    lp = labels_anchor if labels_positive is None else labels_positive
+    reg = 0.25 * reg_lambda * ((anchor * anchor).sum(1).mean() + (positive * positive).sum(1).mean())
+    logits = anchor @ positive.T
+    target = (labels_anchor.unsqueeze(1) == lp.unsqueeze(0)).to(logits.dtype)
+    counts = target.sum(1, keepdim=True)
+    keep = counts.squeeze(1) > 0
+    xent = -(target / counts.clamp_min(1) * torch.log_softmax(logits, dim=1)).sum(1)
+    if not keep.any():
+        return reg
+    return reg + xent[keep].mean()

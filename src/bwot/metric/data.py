@@ -1,0 +1,108 @@
+"""Training data of the metric networks: features read by the contract, sampling as the original."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+
+from bwot.io import PathLike, read_strings
+from bwot.splits import holdout_split
+
+
+@dataclass
+class MetricData:
+    """Shape features (pooled) and rotated training sketch features, split into train/val by sketch."""
+
+    shapes: np.ndarray  # (n_shapes, D) float32
+    shape_labels: np.ndarray  # (n_shapes,) int64
+    sketches: np.ndarray  # (n_train_samples, D): every rotation of every training sketch not held out
+    sketch_labels: np.ndarray
+    val_sketches: np.ndarray  # (n_val, D): held-out training sketches at rotation 0
+    val_labels: np.ndarray
+
+
+def load_metric_data(
+    shapes_h5: PathLike, sketches_h5: PathLike, val_fraction: float, seed: int
+) -> MetricData:
+    """Read features/shapes.h5 and features/sketches.h5; hold out `val_fraction` of the training sketches.
+
+    Each rotated copy of a training sketch is one training sample; a held-out sketch sends all its
+    rotations to validation (used there at rotation 0, the upright query).
+    """
+    with h5py.File(shapes_h5, "r") as f:
+        _require(f, shapes_h5, ["pooled", "labels"])
+        shapes = np.asarray(f["pooled"][()], dtype=np.float32)
+        shape_labels = np.asarray(f["labels"][()], dtype=np.int64)
+    with h5py.File(sketches_h5, "r") as f:
+        _require(f, sketches_h5, ["features", "labels", "splits"])
+        feats = f["features"]
+        splits = read_strings(f["splits"])
+        labels = np.asarray(f["labels"][()], dtype=np.int64)
+        train = np.flatnonzero(splits == "train")
+        sketch_feats = np.asarray(feats[()][train], dtype=np.float32) if len(train) else None
+    problems = []
+    if shapes.ndim != 2 or len(shapes) != len(shape_labels) or len(shapes) == 0:
+        problems.append(f"{shapes_h5}: 'pooled' must be (n>0, D) with one label per row, got {shapes.shape}")
+    if sketch_feats is None:
+        problems.append(f"{sketches_h5}: no sketch has split 'train'")
+    elif sketch_feats.ndim != 3 or sketch_feats.shape[2] != shapes.shape[-1]:
+        problems.append(
+            f"{sketches_h5}: 'features' must be (n, R, {shapes.shape[-1]}), "
+            f"got (.., {sketch_feats.shape[1:]})"
+        )
+    bad = sorted(set(np.unique(splits)) - {"train", "test"})
+    if bad:
+        problems.append(f"{sketches_h5}: unknown split values {bad}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    train_labels = labels[train]
+    fit, val = holdout_split(train_labels, val_fraction, seed)
+    n_rot = sketch_feats.shape[1]
+    return MetricData(
+        shapes=shapes,
+        shape_labels=shape_labels,
+        sketches=sketch_feats[fit].reshape(-1, sketch_feats.shape[2]),
+        sketch_labels=np.repeat(train_labels[fit], n_rot),
+        val_sketches=sketch_feats[val, 0],
+        val_labels=train_labels[val],
+    )
+
+
+def _require(f: h5py.File, path: PathLike, names: list[str]) -> None:
+    missing = [n for n in names if n not in f]
+    if missing:
+        raise ValueError(f"{path}: missing datasets {missing}")
+
+
+def random_batch(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """`size` random indices of n items, without replacement when n allows (the original's random batches)."""
+    return rng.choice(n, size=size, replace=n < size)
+
+
+def npair_batch(
+    rng: np.random.Generator, sketch_labels: np.ndarray, shape_labels: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A paired batch as the original's n-pair sampling: for classes drawn without repetition (cycling
+    through a new permutation when size exceeds the classes), one random sketch and one random shape each."""
+    classes = np.intersect1d(sketch_labels, shape_labels)
+    reps = -(-size // len(classes))
+    drawn = np.concatenate([rng.permutation(classes) for _ in range(reps)])[:size]
+    sk = np.array([rng.choice(np.flatnonzero(sketch_labels == c)) for c in drawn])
+    sh = np.array([rng.choice(np.flatnonzero(shape_labels == c)) for c in drawn])
+    return sk, sh
+
+
+def mean_average_precision(
+    distances: np.ndarray, query_labels: np.ndarray, target_labels: np.ndarray
+) -> float:
+    """mAP of a (n_queries, n_targets) distances; stable sort; queries with no relevant target skipped."""
+    order = np.argsort(distances, axis=1, kind="stable")
+    rel = target_labels[order] == query_labels[:, None]
+    hits = np.cumsum(rel, axis=1)
+    ranks = np.arange(1, rel.shape[1] + 1)
+    n_rel = rel.sum(1)
+    ok = n_rel > 0
+    ap = (rel * hits / ranks).sum(1)[ok] / n_rel[ok]
+    return float(ap.mean()) if ok.any() else float("nan")

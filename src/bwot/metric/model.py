@@ -1,0 +1,64 @@
+"""The trained metric model file (`metric/{loss}/model.pt`) and its only reader, `load_metric_model`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bwot.io import PathLike, save_torch
+from bwot.metric.networks import MetricNets
+
+FORMAT = "bwot-metric-v1"
+
+
+def save_metric_model(path: PathLike, nets: MetricNets, meta: dict[str, Any]) -> None:
+    """Write the networks (float32, CPU), their architecture and `meta` (loss, step, ...) atomically."""
+    state = {k: v.detach().to("cpu", torch.float32).clone() for k, v in nets.state_dict().items()}
+    save_torch(path, {"format": FORMAT, "config": dict(nets.config), "state_dict": state, "meta": meta})
+
+
+class MetricModel:
+    """A trained pair of metric networks, for embedding features of either modality."""
+
+    def __init__(self, nets: MetricNets, meta: dict[str, Any], device: torch.device, batch_size: int = 1024):
+        self.nets = nets.to(device).eval()
+        self.meta = meta
+        self.config = dict(nets.config)
+        self.device = device
+        self.batch_size = batch_size
+
+    def embed_sketches(self, x: np.ndarray) -> np.ndarray:
+        """Embed sketch features (n, D) -> (n, out) float32."""
+        return self._embed(self.nets.sketch, x, self.config["sketch_dim"], "sketch")
+
+    def embed_shapes(self, x: np.ndarray) -> np.ndarray:
+        """Embed shape features (n, D) -> (n, out) float32."""
+        return self._embed(self.nets.shape, x, self.config["shape_dim"], "shape")
+
+    @torch.no_grad()
+    def _embed(self, net: torch.nn.Module, x: np.ndarray, dim: int, what: str) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != dim:
+            raise ValueError(f"{what} features must have shape (n, {dim}), got {x.shape}")
+        out = np.empty((len(x), self.config["out_dim"]), dtype=np.float32)
+        for start in range(0, len(x), self.batch_size):
+            chunk = torch.from_numpy(np.ascontiguousarray(x[start : start + self.batch_size], np.float32))
+            out[start : start + len(chunk)] = net(chunk.to(self.device)).float().cpu().numpy()
+        return out
+
+
+def load_metric_model(path: PathLike, device: str | torch.device = "cpu") -> MetricModel:
+    """Load `metric/{loss}/model.pt` written by the trainer; fails clearly on anything else."""
+    path = Path(path)
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a bwot metric model (expected format '{FORMAT}')")
+    cfg = blob["config"]
+    nets = MetricNets(
+        cfg["sketch_dim"], cfg["shape_dim"], cfg["sketch_widths"], cfg["shape_widths"], cfg["out_dim"]
+    )
+    nets.load_state_dict(blob["state_dict"])
+    return MetricModel(nets, blob.get("meta", {}), torch.device(device))

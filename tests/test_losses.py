@@ -1,0 +1,376 @@
+"""Losses against independent naive float64 transcriptions (loops, numpy) of DESIGN.md §5 and TF baselines."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import bwot.losses.ot as ot_module
+from bwot.losses import (
+    BatchOTLoss,
+    OTOptions,
+    batch_ot_loss,
+    contrastive_blocks,
+    lifted_blocks,
+    lifted_struct_loss,
+    npairs_loss,
+    transport_plan,
+)
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+# ---------------------------------------------------------------- naive references (float64, loops)
+def naive_gm(a, b, la, lb, margin):
+    gm = np.zeros((len(a), len(b)))
+    same = np.zeros_like(gm)
+    for i in range(len(a)):
+        for j in range(len(b)):
+            d = sum((a[i, k] - b[j, k]) ** 2 for k in range(a.shape[1]))
+            same[i, j] = la[i] == lb[j]
+            gm[i, j] = d if same[i, j] else max(0.0, margin - d)
+    return gm, same
+
+
+def naive_sinkhorn(kmat, iters):
+    na, nb = kmat.shape
+    u = np.ones(na)
+    v = np.ones(nb)
+    for _ in range(iters):
+        v = np.array([(1 / nb) / (sum(kmat[i, j] * u[i] for i in range(na)) + 1e-12) for j in range(nb)])
+        u = np.array([(1 / na) / (sum(kmat[i, j] * v[j] for j in range(nb)) + 1e-12) for i in range(na)])
+    return u, v
+
+
+def naive_ot(a, b, la, lb, margin, lamb, gamma, iters, detach=False):
+    """Loss and its gradient w.r.t. a and b with u, v held constant (the original's gradient)."""
+    gm, same = naive_gm(a, b, la, lb, margin)
+    e = np.exp(-gamma * gm)
+    kmat = np.exp(-lamb * e)
+    u, v = naive_sinkhorn(kmat, iters)
+    t = u[:, None] * kmat * v[None, :]
+    loss = float((gm * t).sum())
+    # dL/dGM = T + GM * dT/dGM,  dT/dGM = u K v * lamb * gamma * E
+    dgm = t if detach else t + gm * t * lamb * gamma * e
+    ga, gb = np.zeros_like(a), np.zeros_like(b)
+    for i in range(len(a)):
+        for j in range(len(b)):
+            d = ((a[i] - b[j]) ** 2).sum()
+            dd = 1.0 if same[i, j] else (-1.0 if margin - d > 0 else 0.0)
+            g = dgm[i, j] * dd * 2 * (a[i] - b[j])
+            ga[i] += g
+            gb[j] -= g
+    return loss, ga, gb, t
+
+
+def _case(na, nb, dim, labels, seed, scale=0.3):
+    rng = np.random.default_rng(seed)
+    a, b = scale * rng.normal(size=(na, dim)), scale * rng.normal(size=(nb, dim))
+    if labels == "same":
+        la, lb = np.zeros(na, int), np.zeros(nb, int)
+    elif labels == "different":
+        la, lb = np.arange(na), np.arange(na, na + nb)
+    else:
+        la, lb = rng.integers(0, 3, na), rng.integers(0, 3, nb)
+    return a, b, la, lb
+
+
+def _ours(a, b, la, lb, dtype=torch.float64, device="cpu", **kw):
+    ta = torch.tensor(a, dtype=dtype, device=device, requires_grad=True)
+    tb = torch.tensor(b, dtype=dtype, device=device, requires_grad=True)
+    loss = batch_ot_loss(ta, tb, torch.tensor(la, device=device), torch.tensor(lb, device=device), **kw)
+    loss.backward()
+    return loss.item(), ta.grad.cpu().numpy(), tb.grad.cpu().numpy()
+
+
+# ---------------------------------------------------------------- the OT loss
+@pytest.mark.parametrize("na,nb", [(1, 1), (2, 2), (5, 5), (8, 8), (4, 7)])
+@pytest.mark.parametrize("labels", ["random", "same", "different"])
+@pytest.mark.parametrize("use_numpy", [True, False])
+def test_ot_loss_and_gradient_match_naive(na, nb, labels, use_numpy, monkeypatch):
+    monkeypatch.setattr(ot_module, "NUMPY_ON_CPU", use_numpy)
+    a, b, la, lb = _case(na, nb, 3, labels, seed=na * 10 + nb)
+    ref = naive_ot(a, b, la, lb, margin=1.0, lamb=10.0, gamma=10.0, iters=20)
+    loss, ga, gb = _ours(a, b, la, lb, margin=1.0, lamb=10.0)
+    assert loss == pytest.approx(ref[0], rel=1e-10, abs=1e-13)
+    np.testing.assert_allclose(ga, ref[1], rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(gb, ref[2], rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_ot_float32_close_to_float64_reference(device):
+    a, b, la, lb = _case(30, 30, 10, "random", seed=3)
+    ref = naive_ot(a, b, la, lb, margin=1.0, lamb=10.0, gamma=10.0, iters=20)
+    loss, ga, _ = _ours(a, b, la, lb, dtype=torch.float32, device=device, margin=1.0, lamb=10.0)
+    assert loss == pytest.approx(ref[0], rel=1e-4)
+    np.testing.assert_allclose(ga, ref[1], rtol=1e-3, atol=1e-5)
+
+
+def test_other_parameters_match_naive():
+    a, b, la, lb = _case(6, 6, 4, "random", seed=5, scale=0.5)
+    ref = naive_ot(a, b, la, lb, margin=2.5, lamb=3.0, gamma=2.0, iters=7)
+    loss, ga, _ = _ours(a, b, la, lb, margin=2.5, lamb=3.0, gamma=2.0, iters=7)
+    assert loss == pytest.approx(ref[0], rel=1e-10)
+    np.testing.assert_allclose(ga, ref[1], rtol=1e-8, atol=1e-12)
+
+
+def test_detached_plan_gradient_is_through_gm_only():
+    a, b, la, lb = _case(5, 5, 3, "random", seed=7)
+    ref = naive_ot(a, b, la, lb, 1.0, 10.0, 10.0, 20, detach=True)
+    loss, ga, gb = _ours(a, b, la, lb, margin=1.0, lamb=10.0, options=OTOptions(detach_plan=True))
+    assert loss == pytest.approx(ref[0], rel=1e-10)
+    np.testing.assert_allclose(ga, ref[1], rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(gb, ref[2], rtol=1e-8, atol=1e-12)
+    full = naive_ot(a, b, la, lb, 1.0, 10.0, 10.0, 20)
+    assert not np.allclose(ga, full[1])
+
+
+def _four(b, dim, seed, dtype=torch.float64, device="cpu"):
+    g = torch.Generator().manual_seed(seed)
+    xs = [(0.3 * torch.randn(b, dim, generator=g, dtype=dtype)).to(device).requires_grad_() for _ in range(4)]
+    ls = [torch.randint(0, 4, (b,), generator=g).to(device) for _ in range(4)]
+    return xs, ls
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_batch_ot_loss_module_sums_the_four_blocks(device):
+    (s1, s2, p1, p2), (ls1, ls2, lp1, lp2) = _four(9, 5, seed=1, device=device)
+    crit = BatchOTLoss(margin=1.0, lamb=10.0)
+    total = crit(s1, s2, p1, p2, ls1, ls2, lp1, lp2)
+    grads = torch.autograd.grad(total, [s1, s2, p1, p2])
+    pairs = [(s1, s2, ls1, ls2), (p1, p2, lp1, lp2), (s1, p1, ls1, lp1), (s2, p2, ls2, lp2)]
+    parts = [batch_ot_loss(x, y, lx, ly, margin=1.0, lamb=10.0) for x, y, lx, ly in pairs]
+    expect = sum(parts)
+    assert total.item() == pytest.approx(expect.item(), rel=1e-12)
+    torch.testing.assert_close(crit.parts, torch.stack(parts).detach())
+    for got, want in zip(grads, torch.autograd.grad(expect, [s1, s2, p1, p2]), strict=True):
+        torch.testing.assert_close(got, want)
+
+
+def test_batch_ot_loss_module_requires_one_batch_size():
+    (s1, s2, p1, p2), (ls1, ls2, lp1, lp2) = _four(4, 3, seed=0)
+    with pytest.raises(ValueError, match="one size B"):
+        BatchOTLoss(1.0, 10.0)(s1, s2[:3], p1, p2, ls1, ls2[:3], lp1, lp2)
+
+
+def test_bad_shapes_are_reported():
+    with pytest.raises(ValueError, match=r"embeddings must be .*labels must be"):
+        batch_ot_loss(torch.zeros(3, 2), torch.zeros(3, 4), torch.zeros(2), torch.zeros(3), margin=1, lamb=1)
+
+
+@pytest.mark.parametrize("options", [OTOptions(), OTOptions(log_domain=True)])
+def test_plan_marginals_after_enough_sweeps(options):
+    g = torch.Generator().manual_seed(0)
+    gm = torch.rand(3, 12, 12, generator=g, dtype=torch.float64) * 1.5
+    log_k = -10.0 * torch.exp(-10.0 * gm)
+    plan = transport_plan(log_k, 300, options)
+    torch.testing.assert_close(plan.sum(-1), torch.full((3, 12), 1 / 12, dtype=torch.float64))
+    torch.testing.assert_close(plan.sum(-2), torch.full((3, 12), 1 / 12, dtype=torch.float64))
+    # unequal sizes: marginals 1/na and 1/nb
+    plan = transport_plan(log_k[:, :5, :], 300, options)
+    torch.testing.assert_close(plan.sum(-1), torch.full((3, 5), 1 / 5, dtype=torch.float64))
+    torch.testing.assert_close(plan.sum(-2), torch.full((3, 12), 1 / 12, dtype=torch.float64))
+
+
+def test_log_domain_equals_plain_and_survives_large_lamb():
+    a, b, la, lb = _case(8, 8, 3, "random", seed=11)
+    plain = _ours(a, b, la, lb, margin=1.0, lamb=10.0)
+    logd = _ours(a, b, la, lb, margin=1.0, lamb=10.0, options=OTOptions(log_domain=True))
+    assert logd[0] == pytest.approx(plain[0], rel=1e-9)
+    np.testing.assert_allclose(logd[1], plain[1], rtol=1e-7, atol=1e-12)
+    # lamb = 500 in float32 with one label: every pair is positive and near (E ~ 1), K = exp(-500) underflows
+    # to 0 and the plain sweeps break down (zero plan); the log domain keeps the marginals
+    ta = torch.tensor(a, dtype=torch.float32) * 0.01
+    tb = torch.tensor(b, dtype=torch.float32) * 0.01
+    same = torch.ones(8, 8, dtype=torch.bool)
+    log_k = -500.0 * torch.exp(-10.0 * ot_module.ground_metric(ta, tb, same, 1.0, OTOptions()))
+    plan = transport_plan(log_k, 20, OTOptions(log_domain=True))
+    torch.testing.assert_close(plan.sum(-1), torch.full((8,), 1 / 8))
+    torch.testing.assert_close(plan.sum(-2), torch.full((8,), 1 / 8), atol=2e-3, rtol=0)
+    plain_plan = transport_plan(log_k, 20, OTOptions())
+    assert plain_plan.sum() < 1e-3
+
+
+@pytest.mark.parametrize("log_domain", [False, True])
+def test_tolerance_stops_early_at_the_converged_plan(log_domain, monkeypatch):
+    g = torch.Generator().manual_seed(2)
+    log_k = -10.0 * torch.exp(-10.0 * torch.rand(4, 10, 10, generator=g, dtype=torch.float64))
+    full = transport_plan(log_k, 2000, OTOptions(log_domain=log_domain))
+    early = transport_plan(log_k, 2000, OTOptions(log_domain=log_domain, tol=1e-10))
+    torch.testing.assert_close(early, full, atol=1e-9, rtol=0)
+    if not log_domain:  # count the sweeps of the torch path: far fewer than the maximum
+        monkeypatch.setattr(ot_module, "NUMPY_ON_CPU", False)
+        calls = []
+        real = torch.baddbmm
+        monkeypatch.setattr(torch, "baddbmm", lambda *a, **k: calls.append(1) or real(*a, **k))
+        again = transport_plan(log_k, 2000, OTOptions(tol=1e-10))
+        torch.testing.assert_close(again, early)
+        assert 0 < len(calls) < 2 * 2000 / 4
+
+
+def test_modelnet_variant_matches_pot_and_its_formula():
+    ot = pytest.importorskip("ot")
+    a, b, la, lb = _case(6, 6, 3, "random", seed=4, scale=1.0)
+    margin, pos_margin, lamb = 3.0, 0.5, 0.5
+    opts = OTOptions(variant="modelnet", pos_margin=pos_margin)
+    loss, ga, _ = _ours(a, b, la, lb, margin=margin, lamb=lamb, iters=50, options=opts)
+    # naive: true distances, squared hinges, plan from POT with reg = -1/lamb, held constant
+    gm = np.zeros((6, 6))
+    for i in range(6):
+        for j in range(6):
+            d = math.sqrt(((a[i] - b[j]) ** 2).sum())
+            gm[i, j] = max(0, d - pos_margin) ** 2 if la[i] == lb[j] else max(0, margin - d) ** 2
+    w = np.full(6, 1 / 6)
+    plan = ot.sinkhorn(w, w, np.exp(-10 * gm), -1 / lamb, numItermax=50, stopThr=0.0)
+    assert loss == pytest.approx(float((gm * plan).sum()), rel=1e-8)
+    ga_ref = np.zeros_like(a)
+    for i in range(6):
+        for j in range(6):
+            d = math.sqrt(((a[i] - b[j]) ** 2).sum())
+            if la[i] == lb[j]:
+                dgd = 2 * max(0, d - pos_margin)
+            else:
+                dgd = -2 * max(0, margin - d)
+            ga_ref[i] += plan[i, j] * dgd * (a[i] - b[j]) / d
+    np.testing.assert_allclose(ga, ga_ref, rtol=1e-6, atol=1e-10)
+
+
+def test_ot_loss_falls_on_a_toy_problem():
+    torch.manual_seed(0)
+    labels = [torch.arange(12) % 4 for _ in range(4)]
+    emb = [torch.nn.Parameter(0.3 * torch.randn(12, 8)) for _ in range(4)]
+    opt = torch.optim.SGD(emb, lr=0.05, momentum=0.9)
+    crit = BatchOTLoss(margin=1.0, lamb=10.0)
+    first = None
+    for _ in range(150):
+        loss = crit(*emb, *labels)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.2 * first
+
+
+# ---------------------------------------------------------------- baselines against naive loops
+def naive_lifted(labels, x, margin):
+    n = len(labels)
+    d = np.array([[math.sqrt(((x[i] - x[j]) ** 2).sum()) for j in range(n)] for i in range(n)])
+    total, n_pairs = 0.0, 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            if labels[i] != labels[j]:
+                continue
+            n_pairs += 1
+            s = sum(math.exp(margin - d[i, k]) for k in range(n) if labels[k] != labels[i])
+            s += sum(math.exp(margin - d[j, k]) for k in range(n) if labels[k] != labels[j])
+            jij = (math.log(s) + d[i, j]) if s > 0 else -math.inf
+            total += max(0.0, jij) ** 2
+    return total / (2 * n_pairs) if n_pairs else 0.0
+
+
+def naive_npairs(la, anchor, positive, reg, lp=None):
+    lp = la if lp is None else lp
+    n = len(la)
+    regv = 0.25 * reg * (np.mean([(x**2).sum() for x in anchor]) + np.mean([(x**2).sum() for x in positive]))
+    xents = []
+    for i in range(n):
+        logits = [float(anchor[i] @ positive[j]) for j in range(len(positive))]
+        m = max(logits)
+        lse = m + math.log(sum(math.exp(z - m) for z in logits))
+        pos = [j for j in range(len(positive)) if la[i] == lp[j]]
+        if pos:
+            xents.append(-sum((logits[j] - lse) / len(pos) for j in pos))
+    return regv + (np.mean(xents) if xents else 0.0)
+
+
+def _t(x):
+    return torch.tensor(x, dtype=torch.float64, requires_grad=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_contrastive_matches_naive(seed):
+    (s1, s2, p1, p2), (ls1, ls2, lp1, lp2) = _four(6, 4, seed)
+    parts = contrastive_blocks(s1, s2, p1, p2, ls1, ls2, lp1, lp2, margin=1.0)
+    blocks = [(s1, s2, ls1, ls2), (p1, p2, lp1, lp2), (s1, p1, ls1, lp1), (s2, p2, ls2, lp2)]
+    for got, (x, y, lx, ly) in zip(parts, blocks, strict=True):
+        gm, _ = naive_gm(x.detach().numpy(), y.detach().numpy(), lx.numpy(), ly.numpy(), 1.0)
+        assert got.item() == pytest.approx(gm.mean(), rel=1e-12)
+
+
+@pytest.mark.parametrize("labels", ["random", "same", "different", "one_each"])
+def test_lifted_matches_naive_and_gradient_is_finite(labels):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(10, 4))
+    lab = {
+        "random": rng.integers(0, 3, 10),
+        "same": np.zeros(10, int),
+        "different": np.arange(10),
+        "one_each": np.array([0, 0, *range(1, 9)]),
+    }[labels]
+    tx = _t(x)
+    loss = lifted_struct_loss(torch.tensor(lab), tx, margin=1.0)
+    assert loss.item() == pytest.approx(naive_lifted(lab, x, 1.0), rel=1e-10, abs=1e-14)
+    loss.backward()
+    assert torch.isfinite(tx.grad).all()
+
+
+def test_lifted_blocks_concatenate_each_block_and_match_pml():
+    from pytorch_metric_learning.distances import LpDistance
+    from pytorch_metric_learning.losses import LiftedStructureLoss
+
+    (s1, s2, p1, p2), (ls1, ls2, lp1, lp2) = _four(8, 5, seed=4)
+    parts = lifted_blocks(s1, s2, p1, p2, ls1, ls2, lp1, lp2, margin=1.0)
+    pml = LiftedStructureLoss(neg_margin=1.0, pos_margin=0.0, distance=LpDistance(normalize_embeddings=False))
+    blocks = [(s1, s2, ls1, ls2), (p1, p2, lp1, lp2), (s1, p1, ls1, lp1), (s2, p2, ls2, lp2)]
+    for got, (x, y, lx, ly) in zip(parts, blocks, strict=True):
+        emb, lab = torch.cat([x, y]).detach(), torch.cat([lx, ly])
+        assert got.item() == pytest.approx(naive_lifted(lab.numpy(), emb.numpy(), 1.0), rel=1e-10)
+        assert got.item() == pytest.approx(pml(emb, lab).item(), rel=1e-10)  # PML without ref_emb agrees
+    # PML with ref_emb (the cross-modal form) is not the lifted loss of the pairs across the two sets
+    x, y, lx, ly = (
+        s1.detach(),
+        p1.detach(),
+        torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]),
+        torch.tensor([1] * 4 + [0] * 4),
+    )
+    d = torch.cdist(x, y)
+    want = []
+    for i in range(8):
+        for j in range(8):
+            if lx[i] == ly[j]:
+                s = sum(torch.exp(1 - d[i, k]) for k in range(8) if ly[k] != lx[i])
+                s = s + sum(torch.exp(1 - d[k, j]) for k in range(8) if lx[k] != ly[j])
+                want.append(torch.relu(torch.log(s) + d[i, j]) ** 2 / 2)
+    assert pml(x, lx, ref_emb=y, ref_labels=ly).item() != pytest.approx(
+        torch.stack(want).mean().item(), rel=1e-3
+    )
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_npairs_matches_naive(paired):
+    rng = np.random.default_rng(5)
+    a, p = rng.normal(size=(7, 4)), rng.normal(size=(7, 4))
+    la = rng.integers(0, 4, 7)
+    lp = None if paired else rng.integers(0, 4, 7)
+    got = npairs_loss(torch.tensor(la), _t(a), _t(p), 2e-4, None if lp is None else torch.tensor(lp))
+    assert got.item() == pytest.approx(naive_npairs(la, a, p, 2e-4, lp), rel=1e-10)
+
+
+def test_npairs_equals_pml_for_unique_labels_without_regulariser():
+    from pytorch_metric_learning.distances import DotProductSimilarity
+    from pytorch_metric_learning.losses import NPairsLoss
+
+    g = torch.Generator().manual_seed(0)
+    a, p = (
+        torch.randn(6, 5, generator=g, dtype=torch.float64),
+        torch.randn(6, 5, generator=g, dtype=torch.float64),
+    )
+    lab = torch.arange(6)
+    ours = npairs_loss(lab, a, p, reg_lambda=0.0)
+    theirs = NPairsLoss(distance=DotProductSimilarity(normalize_embeddings=False))(
+        torch.cat([a, p]), torch.cat([lab, lab])
+    )
+    assert ours.item() == pytest.approx(theirs.item(), rel=1e-10)
