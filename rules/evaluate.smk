@@ -6,10 +6,17 @@ rule evaluate:
         model=f"{RES}/metric/{{loss}}/model.pt",
         shapes=f"{RES}/features/shapes.h5",
         sketches=f"{RES}/features/sketches.h5",
+        classes=f"{RES}/manifest/classes.txt",
     output:
         metrics=f"{RES}/eval/{{loss}}/metrics.json",
         pr=f"{RES}/eval/{{loss}}/pr.csv",
-        per_class=f"{RES}/eval/{{loss}}/per_class.csv",
+        per_class=report(
+            f"{RES}/eval/{{loss}}/per_class.csv",
+            caption="../workflow/report/captions/per_class.rst",
+            category="Evaluation",
+            subcategory="{loss}",
+            labels={"loss": "{loss}", "table": "per class"},
+        ),
         ranking=f"{RES}/eval/{{loss}}/ranking.npz",
     log:
         f"{LOGS}/evaluate/{{loss}}.log",

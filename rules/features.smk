@@ -1,9 +1,14 @@
 # Stage 4: a CNN fine-tuned per modality, then features of every image.
+EXTRACT_KEYS = ["device", "extract_batch_size", "workers", "amp"]
+_weights = config["features"]["weights"]
+WEIGHTS_FILE = [] if _weights in (None, "auto", "imagenet") else [_weights]
 
 
 rule train_backbone:
     input:
         images=backbone_images,
+        # a local weights file is an input: a missing one stops the DAG naming it, a new one reruns
+        weights=WEIGHTS_FILE,
     output:
         model=f"{RES}/backbone/{{modality}}.pt",
         history=f"{RES}/backbone/{{modality}}.history.csv",
@@ -43,6 +48,7 @@ rule extract_features:
         runtime="120m",
         gpu=int(uses_gpu(config["features"]["device"])),
     params:
-        cfg=config["features"],
+        # only what extraction reads, so changing a training key reruns it through the model alone
+        cfg={k: config["features"][k] for k in EXTRACT_KEYS},
     script:
         "../workflow/scripts/extract_features.py"

@@ -21,3 +21,10 @@ rule render_views:
         cfg=config["render"],
     script:
         "../workflow/scripts/render_views.py"
+
+
+# Target: every views shard (`snakemake render`). `--until render_views` cannot see the shards before the
+# index_dataset checkpoint has run (snakemake/snakemake#2824), a target rule can.
+rule render:
+    input:
+        view_shards,

@@ -1,5 +1,9 @@
 # Stage 6b: the table of all losses, PR curves, convergence and a retrieval gallery.
 LOSSES = config["metric"]["losses"]
+CAPTIONS = "../workflow/report/captions"
+
+
+report: "../workflow/report/workflow.rst"
 
 
 rule report:
@@ -10,12 +14,39 @@ rule report:
         history=expand(f"{RES}/metric/{{loss}}/history.csv", loss=LOSSES),
         views=view_shards,
         test_sketches=sketch_shards("test"),
+        classes=f"{RES}/manifest/classes.txt",
     output:
-        table=f"{RES}/report/metrics.md",
-        csv=f"{RES}/report/metrics.csv",
-        pr=f"{RES}/report/pr_curves.png",
-        convergence=f"{RES}/report/convergence.png",
-        gallery=f"{RES}/report/gallery.png",
+        table=report(
+            f"{RES}/report/metrics.md",
+            caption=f"{CAPTIONS}/metrics.rst",
+            category="Results",
+            labels={"figure": "results table (markdown)"},
+        ),
+        csv=report(
+            f"{RES}/report/metrics.csv",
+            caption=f"{CAPTIONS}/metrics.rst",
+            category="Results",
+            labels={"figure": "results table"},
+        ),
+        pr=report(
+            f"{RES}/report/pr_curves.png",
+            caption=f"{CAPTIONS}/pr_curves.rst",
+            category="Results",
+            labels={"figure": "precision-recall"},
+        ),
+        pr_data=f"{RES}/report/pr_curves.csv",
+        convergence=report(
+            f"{RES}/report/convergence.png",
+            caption=f"{CAPTIONS}/convergence.rst",
+            category="Training",
+            labels={"figure": "convergence"},
+        ),
+        gallery=report(
+            f"{RES}/report/gallery.png",
+            caption=f"{CAPTIONS}/gallery.rst",
+            category="Results",
+            labels={"figure": "retrieval gallery"},
+        ),
     log:
         f"{LOGS}/report.log",
     conda:
@@ -26,6 +57,7 @@ rule report:
         runtime="15m",
     params:
         dataset=config["dataset"],
+        name=NAME,
         losses=LOSSES,
         cfg=config["report"],
     script:

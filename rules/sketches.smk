@@ -21,3 +21,11 @@ rule prepare_sketches:
         cfg=config["sketches"],
     script:
         "../workflow/scripts/prepare_sketches.py"
+
+
+rule all_sketches:
+    # Target: every sketch shard of both splits (`--until prepare_sketches` misses jobs behind the
+    # manifest checkpoint in Snakemake 9, see snakemake/snakemake#2824).
+    input:
+        sketch_shards("train"),
+        sketch_shards("test"),

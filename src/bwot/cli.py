@@ -14,6 +14,9 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("bwot.synthetic.cli", "generate the built-in procedural benchmark (SHREC13 layout)"),
     "index": ("bwot.datasets.cli", "read a dataset root and write its manifests"),
+    "render": ("bwot.render.cli", "render meshes to views: a manifest shard to HDF5, or a PNG preview"),
+    "sketches": ("bwot.sketches.cli", "sketches to 20 rotations: a manifest shard to HDF5, or a PNG preview"),
+    "evaluate": ("bwot.evaluation.cli", "SHREC retrieval metrics of a trained metric model"),
 }
 
 

@@ -1,3 +1,18 @@
-"""Snakemake entry point of rule `train_backbone` (placeholder until its stage lands)."""
+"""Snakemake entry point of rule `train_backbone`: bwot.features.train_backbone."""
 
-raise NotImplementedError("rule train_backbone is not implemented yet")
+import torch
+
+from bwot.features import train_backbone
+from bwot.logs import setup_logging
+
+smk = snakemake  # noqa: F821  (injected by Snakemake)
+setup_logging(smk.log[0])
+torch.set_num_threads(smk.threads)
+train_backbone(
+    smk.input.images,
+    smk.output.model,
+    smk.output.history,
+    smk.wildcards.modality,
+    smk.params.cfg,
+    seed=smk.params.seed,
+)

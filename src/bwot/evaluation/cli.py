@@ -1,0 +1,40 @@
+"""`bwot evaluate`: the SHREC metrics of a trained metric model, without Snakemake."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bwot.evaluation.evaluate import DISTANCES, PROTOCOLS, evaluate_files
+
+OUTPUTS = {"metrics": "metrics.json", "pr": "pr.csv", "per_class": "per_class.csv", "ranking": "ranking.npz"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="metric/<loss>/model.pt")
+    parser.add_argument("sketches", type=Path, help="features/sketches.h5")
+    parser.add_argument("shapes", type=Path, help="features/shapes.h5")
+    parser.add_argument("--out", type=Path, required=True, help="folder for metrics.json, pr.csv, ...")
+    parser.add_argument("--classes", type=Path, help="manifest/classes.txt (class names in per_class.csv)")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="upright")
+    parser.add_argument("--distance", choices=DISTANCES, default="euclidean")
+    parser.add_argument(
+        "--ranklists", action="store_true", help="also write SHREC rank lists to OUT/ranklists"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = {"protocol": args.protocol, "distance": args.distance, "ranklists": args.ranklists}
+    outputs = {key: args.out / name for key, name in OUTPUTS.items()}
+    result = evaluate_files(
+        args.model,
+        args.sketches,
+        args.shapes,
+        outputs,
+        cfg,
+        classes_txt=args.classes,
+        ranklists_dir=args.out / "ranklists",
+    )
+    print(json.dumps(result.summary(), indent=2))
+    return 0

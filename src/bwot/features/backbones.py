@@ -1,0 +1,189 @@
+"""torchvision backbones cut at a feature layer: a trunk (image -> feature) and a head (feature -> logits).
+
+A backbone is a torchvision model rewritten as an ordered list of named stages; the configured feature
+layer splits that list. The trunk ends at the feature layer, so extraction never runs the classifier, and
+the same split gives MVCNN training: trunk per view, max over views, then the head.
+
+Input is one grayscale channel. The stem takes 1 channel (not a gray image copied to RGB): the three
+copies would be three times the input traffic for the same result, since a convolution over 3 identical
+channels equals one over their summed weights. Pretrained RGB weights are converted that way.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+BACKBONES = ("alexnet", "resnet18", "resnet34", "resnet50", "vgg11_bn")
+# feature layers of each backbone (spatial ones are global-average pooled into a vector at extraction)
+LAYERS: dict[str, tuple[str, ...]] = {
+    "alexnet": ("pool5", "fc6", "fc7"),
+    "vgg11_bn": ("pool5", "fc6", "fc7"),
+    **{name: ("layer2", "layer3", "avgpool") for name in ("resnet18", "resnet34", "resnet50")},
+}
+DEFAULT_LAYER = {"alexnet": "fc7", "vgg11_bn": "fc7", "resnet18": "avgpool", "resnet34": "avgpool"}
+DEFAULT_LAYER["resnet50"] = "avgpool"
+SPATIAL = {"layer2", "layer3"}
+# gray input normalisation: the means of ImageNet's channel statistics
+MEAN, STD = 0.449, 0.226
+
+
+class FeatureNet(nn.Module):
+    """trunk (image -> feature at `layer`) + head (pooled feature -> class logits).
+
+    `embed(x)` gives (N, D) features of (N, 1, S, S) inputs; `forward(x)` takes (B, K, 1, S, S) (K views
+    or 1 image) and returns (B, classes) logits after a max over the K trunk outputs (MVCNN view pooling).
+    """
+
+    def __init__(self, trunk: nn.Sequential, head: nn.Sequential, spatial: bool) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.head = head
+        self.spatial = spatial
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Features (N, D) of preprocessed images (N, 1, S, S)."""
+        out = self.trunk(x.contiguous(memory_format=torch.channels_last))
+        return out.mean(dim=(2, 3)) if self.spatial else out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (B, classes) of (B, K, 1, S, S) inputs, max-pooled over K after the trunk."""
+        b, k = x.shape[:2]
+        out = self.trunk(x.flatten(0, 1).contiguous(memory_format=torch.channels_last))
+        pooled = out.view(b, k, *out.shape[1:]).amax(dim=1)
+        return self.head(pooled)
+
+
+def preprocess(images: torch.Tensor, input_size: int) -> torch.Tensor:
+    """uint8 images (N, H, W) -> normalised float (N, 1, S, S), resized (bilinear) when H != S."""
+    x = images.unsqueeze(1).float().div_(255.0)
+    if x.shape[-1] != input_size or x.shape[-2] != input_size:
+        x = nn.functional.interpolate(
+            x, size=(input_size, input_size), mode="bilinear", align_corners=False, antialias=True
+        )
+    return x.sub_(MEAN).div_(STD)
+
+
+def resolve_layer(backbone: str, layer: str | None) -> str:
+    """The feature layer to use: `layer`, or the backbone's default when None; fails listing valid ones."""
+    if backbone not in LAYERS:
+        raise ValueError(f"features.backbone '{backbone}' is not supported; valid: {', '.join(BACKBONES)}")
+    if layer is None:
+        return DEFAULT_LAYER[backbone]
+    if layer not in LAYERS[backbone]:
+        raise ValueError(
+            f"features.layer '{layer}' is not a feature layer of {backbone}; "
+            f"valid layers: {', '.join(LAYERS[backbone])}"
+        )
+    return layer
+
+
+def build_backbone(
+    backbone: str,
+    layer: str | None,
+    num_classes: int,
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> FeatureNet:
+    """A FeatureNet for `backbone` cut at `layer`, its last linear layer sized to `num_classes`.
+
+    `state_dict`, when given, is a torchvision state_dict (RGB, 1000 classes) loaded before the
+    conversion to one input channel and the new classifier.
+    """
+    layer = resolve_layer(backbone, layer)
+    model = torchvision.models.get_model(backbone, weights=None)
+    if state_dict is not None:
+        try:
+            model.load_state_dict(state_dict)
+        except RuntimeError as err:
+            raise ValueError(f"pretrained weights do not fit {backbone}: {err}") from None
+    stages = _stages(backbone, model)
+    _to_gray_stem(stages[0][1])
+    last_name, last = stages[-1]
+    stages[-1] = (last_name, nn.Linear(last.in_features, num_classes))
+    cut = [name for name, _ in stages].index(layer) + 1
+    trunk = nn.Sequential(*(m for _, m in stages[:cut]))
+    head = nn.Sequential(*(m for _, m in stages[cut:]))
+    return FeatureNet(trunk, head, spatial=layer in SPATIAL)
+
+
+def _stages(backbone: str, m: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The model as named stages, from the image to the logits (last stage: the final nn.Linear)."""
+    if backbone.startswith("resnet"):
+        return [
+            ("stem", nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool)),
+            ("layer1", m.layer1),
+            ("layer2", m.layer2),
+            ("layer3", m.layer3),
+            ("layer4", m.layer4),
+            ("avgpool", nn.Sequential(m.avgpool, nn.Flatten(1))),
+            ("fc", m.fc),
+        ]
+    c = m.classifier
+    pool5 = nn.Sequential(m.features, m.avgpool, nn.Flatten(1))
+    if backbone == "alexnet":  # classifier: drop, fc6, relu, drop, fc7, relu, fc8
+        return [("pool5", pool5), ("fc6", c[0:3]), ("fc7", c[3:6]), ("fc8", c[6])]
+    # vgg: fc6, relu, drop, fc7, relu, drop, fc8
+    return [("pool5", pool5), ("fc6", c[0:3]), ("fc7", c[3:6]), ("fc8", c[6])]
+
+
+def _to_gray_stem(stem: nn.Module) -> None:
+    """Replace the first 3-channel convolution of `stem` by a 1-channel one with summed weights."""
+    for parent in stem.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, nn.Conv2d) and child.in_channels == 3:
+                gray = nn.Conv2d(
+                    1,
+                    child.out_channels,
+                    child.kernel_size,
+                    child.stride,
+                    child.padding,
+                    bias=child.bias is not None,
+                )
+                with torch.no_grad():
+                    gray.weight.copy_(child.weight.sum(dim=1, keepdim=True))
+                    if child.bias is not None:
+                        gray.bias.copy_(child.bias)
+                setattr(parent, name, gray)
+                return
+    raise RuntimeError("no 3-channel convolution found in the backbone's stem")
+
+
+def cached_weights_path(backbone: str) -> Path:
+    """Where torchvision's cache (TORCH_HOME) keeps the default ImageNet weights of `backbone`."""
+    url = torchvision.models.get_model_weights(backbone).DEFAULT.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+
+
+def load_pretrained(backbone: str, weights: str | None) -> dict[str, torch.Tensor] | None:
+    """The torchvision state_dict chosen by `features.weights`; never downloads.
+
+    None: from scratch. "auto": torchvision's cached ImageNet weights when present, else from scratch.
+    "imagenet": the cached weights, required. Anything else: the path of a local state_dict file.
+    """
+    if weights is None:
+        return None
+    if weights in ("auto", "imagenet"):
+        path = cached_weights_path(backbone)
+        if not path.is_file():
+            if weights == "auto":
+                log.info("no cached weights at %s: %s trained from scratch", path, backbone)
+                return None
+            raise FileNotFoundError(
+                f"features.weights 'imagenet': {backbone} weights not in torchvision's cache: {path} "
+                "(nothing is downloaded; put the file there or set TORCH_HOME)"
+            )
+    else:
+        path = Path(weights)
+        if not path.is_file():
+            raise FileNotFoundError(f"features.weights: weights file not found: {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    log.info("pretrained %s weights from %s", backbone, path)
+    return state

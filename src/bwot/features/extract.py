@@ -1,0 +1,102 @@
+"""Features of every image of a modality with its trained backbone, written to one HDF5 file.
+
+Shards are read in order, in chunks of whole items, by a background thread (or DataLoader workers), so
+decoding and reading overlap the forward passes. Output per DESIGN.md: `features` (n, K, D) float32,
+`ids`, `labels`; shapes also `pooled` (n, D) = max over views; sketches also `splits`; attrs backbone,
+layer, input_size.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from bwot.device import resolve_device
+from bwot.features.backbones import FeatureNet, build_backbone, preprocess
+from bwot.features.data import ChunkDataset, index_shards, prefetch
+from bwot.io import h5_writer, set_attrs, write_strings
+
+log = logging.getLogger(__name__)
+
+
+def load_backbone(path: str | Path, device: str | torch.device = "cpu") -> tuple[FeatureNet, dict[str, Any]]:
+    """The trained FeatureNet of a checkpoint (eval mode, on `device`) and the checkpoint's config."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    missing = [k for k in ("backbone", "layer", "input_size", "num_classes", "state_dict") if k not in ckpt]
+    if missing:
+        raise ValueError(f"{path}: not a backbone checkpoint (missing {', '.join(missing)})")
+    model = build_backbone(ckpt["backbone"], ckpt["layer"], ckpt["num_classes"])
+    model.load_state_dict(ckpt["state_dict"])
+    model = model.to(torch.device(device), memory_format=torch.channels_last).eval()
+    return model, {k: v for k, v in ckpt.items() if k != "state_dict"}
+
+
+def extract_features(
+    model_path: str | Path,
+    images: Sequence[str | Path],
+    out_path: str | Path,
+    modality: str,
+    cfg: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Write the features file of `modality` for the shards `images`; return n, dim and images/s."""
+    device = resolve_device(cfg["device"])
+    model, meta = load_backbone(model_path, device)
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    sketches = modality == "sketches"
+    index = index_shards(images, sketches=sketches)
+    n, (k, h, w) = len(index), index.item_shape
+    size = meta["input_size"]
+    amp = device.type == "cuda" and cfg.get("amp", True)
+    with torch.inference_mode():
+        dim = model.embed(torch.zeros(1, 1, size, size, device=device)).shape[1]
+    chunk = max(1, cfg["extract_batch_size"] // k)
+    loader = DataLoader(
+        ChunkDataset(index, chunk),
+        batch_size=None,
+        num_workers=cfg["workers"],
+        pin_memory=device.type == "cuda",
+    )
+    start = time.perf_counter()
+    with h5_writer(out_path) as f:
+        kw = {"chunks": (min(n, chunk), k, dim)} if n else {}
+        feats = f.create_dataset("features", shape=(n, k, dim), dtype="float32", **kw)
+        pooled = f.create_dataset("pooled", shape=(n, dim), dtype="float32") if not sketches else None
+        for first, batch in prefetch(loader, depth=3):
+            out = embed_items(model, batch, size, device, amp)
+            feats[first : first + len(out)] = out.numpy()
+            if pooled is not None:
+                pooled[first : first + len(out)] = out.amax(dim=1).numpy()
+        write_strings(f, "ids", index.ids)
+        f.create_dataset("labels", data=index.labels)
+        if sketches:
+            write_strings(f, "splits", index.splits)
+        set_attrs(f, {"backbone": meta["backbone"], "layer": meta["layer"], "input_size": size})
+    seconds = time.perf_counter() - start
+    summary = {
+        "items": n,
+        "planes": k,
+        "dim": dim,
+        "seconds": seconds,
+        "images_per_s": n * k / max(seconds, 1e-9),
+    }
+    log.info("%s: %s (image %dx%d)", out_path, summary, h, w)
+    return summary
+
+
+@torch.inference_mode()
+def embed_items(
+    model: FeatureNet, images: torch.Tensor, size: int, device: torch.device, amp: bool = False
+) -> torch.Tensor:
+    """Features (b, K, D) float32 on the CPU of uint8 items (b, K, H, W)."""
+    b, k = images.shape[:2]
+    x = preprocess(images.to(device, non_blocking=True).flatten(0, 1), size)
+    with torch.autocast("cuda", dtype=torch.float16) if amp else nullcontext():
+        out = model.embed(x)
+    return out.float().view(b, k, -1).cpu()

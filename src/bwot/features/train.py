@@ -1,0 +1,262 @@
+"""Fine-tune (or train from scratch) a backbone per modality on its own training data.
+
+shapes: MVCNN (the trunk per view, max over views, the head); each step sees `train_views` random views
+of each model, validation all views. sketches: single images; each epoch sees every training sketch
+`train_rotations` times, each time one random stored rotation with a light random affine and mirror;
+validation on the upright copy (the query of the SHREC protocol). The validation split is drawn from the
+training data only (bwot.splits.holdout_split): models for shapes, training sketches for sketches.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from bwot.device import resolve_device
+from bwot.features.backbones import FeatureNet, build_backbone, load_pretrained, preprocess, resolve_layer
+from bwot.features.data import ItemDataset, ShardIndex, index_shards
+from bwot.io import save_torch, write_csv
+from bwot.splits import holdout_split
+
+log = logging.getLogger(__name__)
+HISTORY_COLUMNS = ["epoch", "loss", "train_acc", "val_acc", "images_per_s", "lr", "wall_s"]
+
+
+def train_backbone(
+    images: Sequence[str | Path],
+    model_path: str | Path,
+    history_path: str | Path,
+    modality: str,
+    cfg: Mapping[str, Any],
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Train the `modality` backbone on the shards `images`; write the best checkpoint and the history.
+
+    Returns a summary (best epoch, its validation accuracy, epochs run).
+    """
+    if modality not in ("shapes", "sketches"):
+        raise ValueError(f"modality must be shapes or sketches, got '{modality}'")
+    torch.manual_seed(seed)
+    device = resolve_device(cfg["device"])
+    layer = resolve_layer(cfg["backbone"], cfg.get("layer"))
+    index = index_shards(images, sketches=modality == "sketches")
+    items = np.flatnonzero(index.splits == "train") if modality == "sketches" else np.arange(len(index))
+    if len(items) == 0:
+        raise ValueError(f"no training items in {', '.join(map(str, index.paths))}")
+    tr, va = holdout_split(index.labels[items], cfg["val_fraction"], seed)
+    train_items, val_items = items[tr], items[va]
+    num_classes = int(index.labels.max()) + 1
+    model = build_backbone(
+        cfg["backbone"], layer, num_classes, load_pretrained(cfg["backbone"], cfg.get("weights"))
+    )
+    model = model.to(device, memory_format=torch.channels_last)
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    train_loader, val_loader = _loaders(index, train_items, val_items, modality, cfg, device, seed)
+    epochs = cfg["epochs"]
+    optimizer = _optimizer(model, cfg)
+    scheduler = _scheduler(optimizer, cfg, epochs * len(train_loader), len(train_loader))
+    amp = device.type == "cuda" and cfg.get("amp", True)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    log.info(
+        "%s: %s/%s from %s, %d classes, %d train / %d val items, device %s",
+        modality,
+        cfg["backbone"],
+        layer,
+        cfg.get("weights") or "scratch",
+        num_classes,
+        len(train_items),
+        len(val_items),
+        device,
+    )
+    rows: list[dict[str, float]] = []
+    best, best_epoch, start = -1.0, 0, time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        stats = _train_epoch(model, train_loader, optimizer, scheduler, scaler, modality, cfg, device, amp)
+        val_acc = _accuracy(model, val_loader, cfg["input_size"], device, amp) if len(val_items) else math.nan
+        score = stats["train_acc"] if math.isnan(val_acc) else val_acc
+        rows.append(
+            {"epoch": epoch, **stats, "val_acc": val_acc, "wall_s": round(time.perf_counter() - start, 3)}
+        )
+        log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in rows[-1].items()})
+        write_csv(history_path, pd.DataFrame(rows, columns=HISTORY_COLUMNS))
+        if score > best:
+            best, best_epoch = score, epoch
+            save_torch(
+                model_path, checkpoint(model, cfg["backbone"], layer, cfg, num_classes, index, epoch, val_acc)
+            )
+        elif epoch - best_epoch >= cfg["patience"]:
+            log.info("early stop: no better validation accuracy for %d epochs", cfg["patience"])
+            break
+    return {"best_epoch": best_epoch, "best_score": best, "epochs": len(rows), "val_items": len(val_items)}
+
+
+def checkpoint(
+    model: FeatureNet,
+    backbone: str,
+    layer: str,
+    cfg: Mapping[str, Any],
+    num_classes: int,
+    index: ShardIndex,
+    epoch: int,
+    val_acc: float,
+) -> dict[str, Any]:
+    """The checkpoint: config and state_dict, tensors and plain types only (loads with weights_only=True)."""
+    return {
+        "backbone": backbone,
+        "layer": layer,
+        "input_size": int(cfg["input_size"]),
+        "num_classes": num_classes,
+        "weights": str(cfg.get("weights")),
+        "epoch": epoch,
+        "val_acc": float(val_acc),
+        "item_shape": [int(s) for s in index.item_shape],
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+    }
+
+
+def _loaders(
+    index: ShardIndex,
+    train_items: np.ndarray,
+    val_items: np.ndarray,
+    modality: str,
+    cfg: Mapping[str, Any],
+    device: torch.device,
+    seed: int,
+) -> tuple[DataLoader, DataLoader]:
+    """Training and validation loaders; batch sizes in images (shapes: models x views).
+
+    Validation batches are as large as extraction's (`extract_batch_size` images): no gradients.
+    """
+    k = index.item_shape[0]
+    if modality == "shapes":
+        views = min(cfg["train_views"], k)
+        train = ItemDataset(index, train_items, select=views)
+        val = ItemDataset(index, val_items)
+        train_batch = max(1, cfg["batch_size"] // views)
+        val_batch = max(1, cfg["extract_batch_size"] // k)
+    else:
+        train = ItemDataset(index, np.repeat(train_items, cfg["train_rotations"]), select=1)
+        val = ItemDataset(index, val_items, planes=[0])
+        train_batch, val_batch = cfg["batch_size"], cfg["extract_batch_size"]
+    workers = cfg["workers"]
+    common = {"num_workers": workers, "pin_memory": device.type == "cuda", "persistent_workers": workers > 0}
+    generator = torch.Generator().manual_seed(seed)
+    return (
+        DataLoader(train, batch_size=train_batch, shuffle=True, generator=generator, **common),
+        DataLoader(val, batch_size=val_batch, shuffle=False, **common),
+    )
+
+
+def _optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
+    if cfg["optimizer"] == "sgd":
+        return torch.optim.SGD(
+            model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"]
+        )
+    return torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+
+
+def _scheduler(
+    optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], total_steps: int, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step learning-rate factor: cosine to 0 over the run, or x step_gamma every step_epochs."""
+    if cfg["schedule"] == "cosine":
+
+        def factor(step: int) -> float:
+            return 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
+    else:
+
+        def factor(step: int) -> float:
+            return cfg["step_gamma"] ** (step // max(1, cfg["step_epochs"] * steps_per_epoch))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _autocast(device: torch.device, amp: bool):
+    return torch.autocast("cuda", dtype=torch.float16) if amp else nullcontext()
+
+
+def _inputs(images: torch.Tensor, size: int, device: torch.device) -> torch.Tensor:
+    """uint8 (B, k, H, W) -> normalised float (B, k, 1, S, S) on `device`."""
+    b, k = images.shape[:2]
+    x = preprocess(images.to(device, non_blocking=True).flatten(0, 1), size)
+    return x.view(b, k, *x.shape[1:])
+
+
+def augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Light random affine per image of (N, 1, S, S): scale 0.9-1.1, shift +-6%, shear +-0.1, mirror."""
+    n = x.shape[0]
+    r = torch.rand(n, 5, generator=generator).to(x.device)
+    scale = 0.9 + 0.2 * r[:, 0]
+    mirror = torch.where(r[:, 1] < 0.5, -1.0, 1.0).to(x.device)
+    shear = 0.2 * r[:, 2] - 0.1
+    theta = torch.zeros(n, 2, 3, device=x.device)
+    theta[:, 0, 0] = scale * mirror
+    theta[:, 0, 1] = shear
+    theta[:, 1, 1] = scale
+    theta[:, :, 2] = 0.12 * r[:, 3:5] - 0.06
+    grid = nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    return nn.functional.grid_sample(x, grid, padding_mode="border", align_corners=False)
+
+
+def _train_epoch(
+    model: FeatureNet,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+    modality: str,
+    cfg: Mapping[str, Any],
+    device: torch.device,
+    amp: bool,
+) -> dict[str, float]:
+    model.train()
+    loss_sum, correct, seen, images_seen = 0.0, 0, 0, 0
+    lr = optimizer.param_groups[0]["lr"]
+    start = time.perf_counter()
+    for images, labels in loader:
+        x = _inputs(images, cfg["input_size"], device)
+        if modality == "sketches":
+            x = augment(x.flatten(0, 1)).unsqueeze(1)
+        labels = labels.to(device, non_blocking=True)
+        with _autocast(device, amp):
+            logits = model(x)
+            loss = nn.functional.cross_entropy(logits, labels)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        loss_sum += float(loss.detach()) * len(labels)
+        correct += int((logits.argmax(1) == labels).sum())
+        seen += len(labels)
+        images_seen += x.shape[0] * x.shape[1]
+    seconds = time.perf_counter() - start
+    return {
+        "loss": loss_sum / max(1, seen),
+        "train_acc": correct / max(1, seen),
+        "images_per_s": images_seen / max(seconds, 1e-9),
+        "lr": lr,
+    }
+
+
+@torch.inference_mode()
+def _accuracy(model: FeatureNet, loader: DataLoader, size: int, device: torch.device, amp: bool) -> float:
+    model.eval()
+    correct = seen = 0
+    for images, labels in loader:
+        with _autocast(device, amp):
+            logits = model(_inputs(images, size, device))
+        correct += int((logits.argmax(1).cpu() == labels).sum())
+        seen += len(labels)
+    return correct / max(1, seen)

@@ -1,0 +1,151 @@
+"""The retrieval gallery: test sketches, each followed by its top-10 models (one rendered view each),
+framed green when the model is of the sketch's class and red otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import h5py
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from bwot.io import PathLike, read_strings
+from bwot.report.plots import save_figure
+
+GOOD, BAD, QUERY = "#1a9850", "#d73027", "#333333"
+
+
+@dataclass
+class GalleryRow:
+    """One query: its sketch image and class, then the retrieved models' images, classes and correctness."""
+
+    sketch: np.ndarray
+    query_class: str
+    images: list[np.ndarray]
+    classes: list[str]
+    correct: list[bool]
+
+
+def pick_queries(ranking: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """Up to `n` rows of ranking.npz with upright sketches, spread evenly over the query classes:
+    the first sketch of each of n evenly spaced classes (then second sketches, if n > classes)."""
+    upright = np.flatnonzero(ranking.get("query_rotations", np.zeros(len(ranking["query_ids"]))) == 0)
+    labels = ranking["query_labels"][upright]
+    classes = np.unique(labels)
+    by_class = [upright[labels == c] for c in classes]
+    picked: list[int] = []
+    depth = 0
+    while len(picked) < n and depth < max(len(rows) for rows in by_class):
+        spread = np.unique(np.linspace(0, len(classes) - 1, min(n - len(picked), len(classes))).round())
+        for i in spread.astype(int):
+            if depth < len(by_class[i]):
+                picked.append(int(by_class[i][depth]))
+        depth += 1
+    return np.array(picked[:n], dtype=int)
+
+
+def read_shard_images(shards: Sequence[PathLike], ids: Sequence[str], index: int) -> dict[str, np.ndarray]:
+    """images[row, index] of the rows whose id is in `ids`, across shards; error naming ids not found."""
+    wanted = set(ids)
+    found: dict[str, np.ndarray] = {}
+    for shard in shards:
+        with h5py.File(shard, "r") as f:
+            shard_ids = read_strings(f["ids"])
+            rows = [i for i, s in enumerate(shard_ids) if s in wanted and s not in found]
+            if rows and index >= f["images"].shape[1]:
+                raise ValueError(f"{shard}: image index {index} but only {f['images'].shape[1]} per item")
+            for i in rows:
+                found[shard_ids[i]] = f["images"][i, index]
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise ValueError(
+            f"ids not found in {len(shards)} shards ({shards[0] if shards else '-'} ...): {missing}"
+        )
+    return found
+
+
+def gallery_rows(
+    ranking: dict[str, np.ndarray],
+    sketch_shards: Sequence[PathLike],
+    view_shards: Sequence[PathLike],
+    classes: Sequence[str],
+    *,
+    n_queries: int = 8,
+    view: int = 0,
+) -> list[GalleryRow]:
+    """Read the images of the picked queries and of their top-10 models."""
+    rows = pick_queries(ranking, n_queries)
+    sketch_ids = ranking.get("query_sketch_ids", ranking["query_ids"])
+    sketches = read_shard_images(sketch_shards, [str(sketch_ids[r]) for r in rows], 0)
+    top = ranking["topk"][rows]
+    target_ids = ranking["target_ids"]
+    views = read_shard_images(view_shards, sorted({str(target_ids[t]) for t in top.ravel()}), view)
+    out = []
+    for r, targets in zip(rows, top, strict=True):
+        q_label = int(ranking["query_labels"][r])
+        t_labels = ranking["target_labels"][targets]
+        out.append(
+            GalleryRow(
+                sketch=sketches[str(sketch_ids[r])],
+                query_class=classes[q_label],
+                images=[views[str(target_ids[t])] for t in targets],
+                classes=[classes[int(t)] for t in t_labels],
+                correct=[bool(t == q_label) for t in t_labels],
+            )
+        )
+    return out
+
+
+def _frame(ax: plt.Axes, colour: str, width: float) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_edgecolor(colour)
+        spine.set_linewidth(width)
+
+
+def plot_gallery(rows: Sequence[GalleryRow], path: PathLike, *, title: str = "") -> None:
+    """A grid: one row per query, its sketch then its top-k models; green = right class, red = wrong."""
+    if not rows:
+        raise ValueError("no gallery rows to draw")
+    k = max(len(r.images) for r in rows)
+    cell = 1.05
+    fig, axes = plt.subplots(
+        len(rows),
+        k + 1,
+        figsize=(cell * (k + 1) + 0.4, cell * len(rows) + 0.9),
+        squeeze=False,
+        gridspec_kw={"wspace": 0.08, "hspace": 0.32},
+    )
+    for i, row in enumerate(rows):
+        ax = axes[i, 0]
+        ax.imshow(row.sketch, cmap="gray", vmin=0, vmax=255)
+        _frame(ax, QUERY, 2.0)
+        ax.set_title(row.query_class, fontsize=8, fontweight="bold", pad=2)
+        ax.set_ylabel(
+            f"{sum(row.correct)}/{len(row.correct)}", fontsize=8, rotation=0, labelpad=14, va="center"
+        )
+        for j in range(k):
+            ax = axes[i, j + 1]
+            if j >= len(row.images):
+                ax.axis("off")
+                continue
+            ax.imshow(row.images[j], cmap="gray", vmin=0, vmax=255)
+            _frame(ax, GOOD if row.correct[j] else BAD, 3.0)
+            if not row.correct[j]:
+                ax.set_title(row.classes[j], fontsize=6.5, color=BAD, pad=2)
+    for j in range(k):
+        axes[-1, j + 1].set_xlabel(f"#{j + 1}", fontsize=8)
+    axes[-1, 0].set_xlabel("query", fontsize=8)
+    height = fig.get_figheight()
+    fig.subplots_adjust(top=1 - 0.55 / height, bottom=0.35 / height, left=0.05, right=0.99)
+    fig.suptitle(
+        title or "Retrieval gallery: sketch, then its top models (green = same class, red = other class)",
+        fontsize=10,
+        y=1 - 0.12 / height,
+    )
+    save_figure(fig, path)

@@ -1,0 +1,28 @@
+"""The sketch stage: decode real and built-in sketches, normalise them and make their rotated copies.
+
+decode (Pillow, any mode -> 8-bit grey on white) -> ink (paper level, threshold, specks, box, stroke
+width) -> normalise (crop, margin, square, levels, thicken, resize) -> rotate (20 x 18 degrees, white
+corners) -> shard (manifest rows -> HDF5 + skip report).
+"""
+
+from bwot.sketches.decode import load_grayscale
+from bwot.sketches.errors import SketchError, SketchShardError
+from bwot.sketches.ink import Ink, NoInkError, find_ink
+from bwot.sketches.pipeline import SketchConfig, normalise_gray, preprocess_sketch
+from bwot.sketches.rotate import rotations
+from bwot.sketches.shard import prepare_shard, shard_rows
+
+__all__ = [
+    "Ink",
+    "NoInkError",
+    "SketchConfig",
+    "SketchError",
+    "SketchShardError",
+    "find_ink",
+    "load_grayscale",
+    "normalise_gray",
+    "prepare_shard",
+    "preprocess_sketch",
+    "rotations",
+    "shard_rows",
+]

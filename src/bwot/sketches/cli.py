@@ -1,0 +1,37 @@
+"""`bwot sketches`: preprocess a manifest shard to HDF5, or sketch files to a PNG preview."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bwot.sketches.pipeline import SketchConfig, preprocess_sketch
+from bwot.sketches.shard import prepare_shard
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", type=Path, help="sketches.csv (with --split), or sketch files")
+    parser.add_argument("--out", type=Path, required=True, help="shard .h5, or preview .png for files")
+    parser.add_argument("--split", choices=["train", "test"], help="manifest split (shard mode)")
+    parser.add_argument("--shard", type=int, default=0)
+    parser.add_argument("--shard-size", type=int, default=SketchConfig.shard_size)
+    parser.add_argument("--size", type=int, default=SketchConfig.size)
+    parser.add_argument("--thicken", choices=["auto", "never", "always"], default=SketchConfig.thicken)
+    parser.add_argument("--on-bad-sketch", choices=["error", "skip"], default=SketchConfig.on_bad_sketch)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = SketchConfig(
+        size=args.size, shard_size=args.shard_size, thicken=args.thicken, on_bad_sketch=args.on_bad_sketch
+    )
+    if args.split:
+        skipped = args.out.with_name(args.out.stem + ".skipped.csv")
+        prepare_shard(args.inputs[0], args.out, skipped, split=args.split, shard=args.shard, cfg=cfg)
+        return 0
+    rows = [np.concatenate(list(preprocess_sketch(path, cfg)), axis=1) for path in args.inputs]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(rows, axis=0)).save(args.out)  # one row of rotations per file
+    return 0

@@ -1,0 +1,416 @@
+"""SHREC retrieval metrics (hand-computed, against a naive loop, chunked), rank lists, the evaluate stage."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from bwot.evaluation import NoRelevantTargetsError, per_query_metrics, read_ranklist, retrieval_metrics
+from bwot.evaluation.evaluate import (
+    DistanceMatrix,
+    evaluate,
+    evaluate_files,
+    pairwise_distances,
+    read_ranking,
+)
+from bwot.evaluation.metrics import stable_argsort_rows
+from bwot.evaluation.ranklists import model_name, write_ranklists
+from bwot.evaluation.reference import naive_metrics
+from bwot.io import write_strings
+
+SCALARS = ("NN", "FT", "ST", "E", "DCG", "mAP")
+
+
+def one(d, query_label, target_labels):
+    return retrieval_metrics(np.array([d], dtype=np.float64), [query_label], target_labels)
+
+
+def inv_log2(i):
+    return 1.0 / math.log2(i)
+
+
+# ---------------------------------------------------------------- hand-computed cases
+
+
+def test_mixed_list_with_tie():
+    # order (stable): t1 L1, t3 L1, t0 L0, t2 L0 (tie 0.5 keeps t0 before t2), t4 L1 -> G = 0 0 1 1 0
+    m = one([0.5, 0.1, 0.5, 0.2, 0.9], 0, [0, 1, 0, 1, 1])
+    assert m["NN"] == 0
+    assert m["FT"] == 0  # first C = 2
+    assert m["ST"] == 1  # first 2C = 4: both relevant
+    p, r = 2 / 5, 2 / 2  # list shorter than 32: P over the 5 retrieved
+    assert m["E"] == pytest.approx(2 * p * r / (p + r))
+    assert m["DCG"] == pytest.approx((inv_log2(3) + inv_log2(4)) / (1 + inv_log2(2)))
+    assert m["mAP"] == pytest.approx((1 / 3 + 2 / 4) / 2)
+    np.testing.assert_allclose(m["precision"], [0, 0, 1 / 3, 2 / 4, 2 / 5])
+    np.testing.assert_allclose(m["recall"], [0, 0, 0.5, 1, 1])
+    # C = 2: recall 0.05..0.5 reached at the 1st relevant (rank 3), 0.55..1 at the 2nd (rank 4)
+    np.testing.assert_allclose(m["pr_precision"], [1 / 3] * 10 + [2 / 4] * 10)
+    np.testing.assert_allclose(m["pr_recall"], np.arange(1, 21) / 20)
+
+
+def test_ties_keep_target_order():
+    # all distances equal: the ranking is the target order, G = 0 1 1
+    m = one([0.3, 0.3, 0.3], 0, [1, 0, 0])
+    assert m["NN"] == 0
+    assert m["FT"] == 0.5
+    assert m["ST"] == 1  # 2C = 4 > 3 targets: clamped to the list end
+    assert m["E"] == pytest.approx(2 * (2 / 3) * 1 / (2 / 3 + 1))
+    assert m["DCG"] == pytest.approx((1 + inv_log2(3)) / 2)
+    assert m["mAP"] == pytest.approx((1 / 2 + 2 / 3) / 2)
+    # the same targets listed the other way round: the relevant one comes first
+    assert one([0.3, 0.3, 0.3], 0, [0, 0, 1])["NN"] == 1
+
+
+def test_class_with_one_target():
+    labels = [2, 0, 1, 0]
+    m = one([0.4, 0.1, 0.2, 0.3], 2, labels)  # the single relevant target is last
+    assert (m["NN"], m["FT"], m["ST"]) == (0, 0, 0)
+    assert m["E"] == pytest.approx(2 * 0.25 * 1 / 1.25)
+    assert m["DCG"] == pytest.approx(inv_log2(4))  # ideal DCG of C = 1 is 1
+    assert m["mAP"] == pytest.approx(0.25)
+    np.testing.assert_allclose(m["pr_precision"], [0.25] * 20)
+    best = one([0.0, 0.1, 0.2, 0.3], 2, labels)
+    assert [best[k] for k in ("NN", "FT", "ST", "DCG", "mAP")] == [1, 1, 1, 1, 1]
+    assert best["E"] == pytest.approx(2 * 0.25 / 1.25)  # P32 over the 4 retrieved
+
+
+def test_second_tier_clamped_to_list_end():
+    m = one([0.9, 0.8, 0.7, 0.1], 0, [0, 0, 0, 1])  # G = 0 1 1 1, C = 3, 2C = 6 > 4
+    assert m["FT"] == pytest.approx(2 / 3)
+    assert m["ST"] == 1
+
+
+def test_long_list_e_measure_uses_first_32():
+    n, c = 40, 10
+    labels = np.ones(n, int)
+    labels[30:] = 0  # the relevant targets are ranks 31..40 (distance = index)
+    m = one(np.arange(n, dtype=float), 0, labels)
+    p, r = 2 / 32, 2 / c  # ranks 31 and 32 are within the first 32
+    assert m["E"] == pytest.approx(2 * p * r / (p + r))
+    assert (m["NN"], m["FT"], m["ST"]) == (0, 0, 0)
+    assert m["mAP"] == pytest.approx(np.mean([j / (30 + j) for j in range(1, c + 1)]))
+    dcg = sum(inv_log2(i) for i in range(31, 41))
+    assert m["DCG"] == pytest.approx(dcg / (1 + sum(inv_log2(j) for j in range(2, c + 1))))
+    # PR: recall k/20 with C = 10 needs m = ceil(k/2) relevant targets, reached at rank 30 + m
+    expected = [math.ceil(k / 2) / (30 + math.ceil(k / 2)) for k in range(1, 21)]
+    np.testing.assert_allclose(m["pr_precision"], expected)
+
+
+def test_means_over_queries():
+    d = np.array([[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]])
+    m = retrieval_metrics(d, [0, 0], [0, 1, 1])  # NN 1 and 0
+    assert m["NN"] == 0.5
+    assert m["mAP"] == pytest.approx((1 + 1 / 3) / 2)
+    np.testing.assert_allclose(m["precision"], [0.5, 0.25, 1 / 3])
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_query_class_without_targets_is_named():
+    d = np.zeros((3, 2))
+    with pytest.raises(NoRelevantTargetsError, match=r"7 \(2 queries\)"):
+        retrieval_metrics(d, [7, 0, 7], [0, 1])
+
+
+def test_bad_shapes_and_nan():
+    with pytest.raises(ValueError, match="shape"):
+        retrieval_metrics(np.zeros((2, 3)), [0], [0, 0, 0])
+    d = np.zeros((5, 2))
+    d[1, 0] = d[4, 1] = np.nan
+    with pytest.raises(ValueError, match=r"NaN distances in 2 query rows: \[1, 4\]"):
+        retrieval_metrics(d, [0] * 5, [0, 1], chunk_size=2)  # every bad row named, across chunks
+
+
+# ---------------------------------------------------------------- against the naive loop, chunking
+
+
+def random_case(rng, ties: bool, dtype=np.float64):
+    nq, nt, nc = int(rng.integers(1, 60)), int(rng.integers(1, 120)), int(rng.integers(1, 8))
+    tl = rng.integers(0, nc, nt)
+    ql = rng.choice(np.unique(tl), nq)
+    d = rng.integers(0, 4, (nq, nt)) if ties else rng.random((nq, nt))
+    return d.astype(dtype), ql, tl
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_equals_naive_loop(seed):
+    rng = np.random.default_rng(seed)
+    d, ql, tl = random_case(rng, ties=seed % 2 == 0, dtype=np.float32 if seed % 3 else np.float64)
+    fast = retrieval_metrics(d, ql, tl, chunk_size=int(rng.integers(1, 20)))
+    slow = naive_metrics(d, ql, tl)
+    for key in SCALARS:
+        assert fast[key] == pytest.approx(slow[key], abs=1e-12), key
+    for key in ("precision", "recall", "pr_precision"):
+        np.testing.assert_allclose(fast[key], slow[key], atol=1e-12, err_msg=key)
+
+
+def test_per_query_values_equal_naive():
+    rng = np.random.default_rng(99)
+    d, ql, tl = random_case(rng, ties=True)
+    q = per_query_metrics(d, ql, tl)
+    slow = naive_metrics(d, ql, tl)["per_query"]
+    for ours, key in ((q.NN, "NN"), (q.FT, "FT"), (q.ST, "ST"), (q.E, "E"), (q.DCG, "DCG"), (q.AP, "AP")):
+        np.testing.assert_allclose(ours, [s[key] for s in slow], atol=1e-12, err_msg=key)
+
+
+def test_chunked_equals_unchunked():
+    rng = np.random.default_rng(5)
+    tl = rng.integers(0, 9, 300)
+    ql = rng.choice(np.unique(tl), 101)
+    d = rng.integers(0, 50, (101, 300)).astype(np.float32)
+    whole = per_query_metrics(d, ql, tl, chunk_size=10_000, topk=10)
+    for chunk in (1, 7, 64):
+        part = per_query_metrics(d, ql, tl, chunk_size=chunk, topk=10)
+        for name in ("NN", "FT", "ST", "E", "DCG", "AP", "pr", "topk"):
+            np.testing.assert_array_equal(getattr(part, name), getattr(whole, name), err_msg=name)
+        np.testing.assert_allclose(part.precision_sum, whole.precision_sum, rtol=1e-12)
+        np.testing.assert_allclose(part.recall_sum, whole.recall_sum, rtol=1e-12)
+
+
+def test_fast_stable_argsort_matches_numpy():
+    rng = np.random.default_rng(3)
+    x = (rng.integers(-4, 4, (9, 200)) * rng.choice([1e-30, 0.5, 1e30], (9, 1))).astype(np.float32)
+    x[0, :4] = -0.0
+    x[1, :3] = np.inf
+    x[2, :3] = -np.inf
+    np.testing.assert_array_equal(stable_argsort_rows(x), np.argsort(x, axis=1, kind="stable"))
+
+
+def test_topk_are_the_best_targets():
+    d = np.array([[0.5, 0.1, 0.5, 0.2, 0.9]], dtype=np.float32)
+    q = per_query_metrics(d, [0], [0, 1, 0, 1, 1], topk=10)
+    np.testing.assert_array_equal(q.topk, [[1, 3, 0, 2, 4]])
+
+
+# ---------------------------------------------------------------- distances and rank lists
+
+
+def test_pairwise_distances():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(5, 4)), rng.normal(size=(7, 4))
+    ref = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))
+    np.testing.assert_allclose(pairwise_distances(a, b, "euclidean"), ref, rtol=1e-5, atol=1e-6)
+    lazy = DistanceMatrix(a, b, "euclidean", block=2)  # rows computed on demand, two at a time
+    assert lazy.shape == (5, 7) and len(lazy) == 5
+    np.testing.assert_allclose(lazy[1:4], ref[1:4], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(lazy[::2], ref[::2], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(lazy[[4, 0]], ref[[4, 0]], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(lazy[3], ref[3], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(
+        per_query_metrics(lazy, [0] * 5, [0, 1] * 3 + [0], chunk_size=2, topk=3).topk,
+        per_query_metrics(np.asarray(lazy), [0] * 5, [0, 1] * 3 + [0], topk=3).topk,
+    )
+    cos = 1 - (a @ b.T) / np.linalg.norm(a, axis=1)[:, None] / np.linalg.norm(b, axis=1)[None]
+    np.testing.assert_allclose(pairwise_distances(a, b, "cosine"), cos, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="manhattan"):
+        pairwise_distances(a, b, "manhattan")
+
+
+def test_ranklist_round_trip(tmp_path):
+    rng = np.random.default_rng(1)
+    d = rng.random((4, 6)).astype(np.float32)
+    d[0, :3] = 0.25  # a tie: target order kept
+    queries, targets = ["1921", "7", "s_3", "4"], ["665", "000003", "64", "chair_01", "6", "12"]
+    folder = write_ranklists(tmp_path / "ranklists", queries, targets, d)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(queries)
+    for i, q in enumerate(queries):
+        text = (folder / q).read_text().splitlines()
+        assert text[0] == q and len(text) == 7
+        name, names, dist = read_ranklist(folder / q)
+        order = np.argsort(d[i], kind="stable")
+        assert name == q
+        assert names == [model_name(targets[j]) for j in order]
+        np.testing.assert_array_equal(dist.astype(np.float32), d[i, order])
+    assert read_ranklist(folder / "1921")[1][:3] == ["m665", "m000003", "m64"]
+    # rewritten in place: the old folder is replaced, not merged
+    write_ranklists(folder, ["x"], targets, d[:1])
+    assert [p.name for p in folder.iterdir()] == ["x"]
+    assert not list(tmp_path.glob(".ranklists*"))
+
+
+def test_ranklist_rejects_bad_names(tmp_path):
+    with pytest.raises(ValueError, match="a/b"):
+        write_ranklists(tmp_path / "r", ["a/b", "ok"], ["1"], np.zeros((2, 1)))
+    with pytest.raises(ValueError, match="dup"):
+        write_ranklists(tmp_path / "r", ["dup", "dup"], ["1"], np.zeros((2, 1)))
+    bad = tmp_path / "bad"
+    bad.write_text("q\nm1 0.5\nm2\n")
+    with pytest.raises(ValueError, match=r"\[3\]"):
+        read_ranklist(bad)
+
+
+# ---------------------------------------------------------------- the evaluate stage
+
+
+class FakeModel:
+    """Identity embedding of the first `dim` features: lets the stage run without a trained metric."""
+
+    def __init__(self, dim=None):
+        self.dim = dim
+        self.calls = []
+
+    def embed_sketches(self, x):
+        self.calls.append(("sketches", x.shape))
+        return np.asarray(x, np.float32)[:, : self.dim]
+
+    def embed_shapes(self, x):
+        self.calls.append(("shapes", x.shape))
+        return np.asarray(x, np.float32)[:, : self.dim]
+
+
+def write_features(tmp_path, n_classes=3, per_class=4, rotations=3, dim=5, seed=0, drop_class=None):
+    """Feature files by the contract: class centres + noise, so retrieval is good but not perfect."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_classes, dim)) * 3
+    shape_labels = np.repeat(np.arange(n_classes), per_class)
+    if drop_class is not None:
+        shape_labels = shape_labels[shape_labels != drop_class]
+    shapes = tmp_path / "shapes.h5"
+    with h5py.File(shapes, "w") as f:
+        pooled = centres[shape_labels] + rng.normal(size=(len(shape_labels), dim))
+        f["pooled"] = pooled.astype(np.float32)
+        f["features"] = np.repeat(pooled[:, None], 2, axis=1).astype(np.float32)
+        write_strings(f, "ids", [str(100 + i) for i in range(len(shape_labels))])
+        f["labels"] = shape_labels
+    sk_labels = np.repeat(np.arange(n_classes), 2 * per_class)
+    splits = np.tile(["train", "test"], len(sk_labels) // 2)
+    sketches = tmp_path / "sketches.h5"
+    with h5py.File(sketches, "w") as f:
+        feats = centres[sk_labels][:, None] + rng.normal(size=(len(sk_labels), rotations, dim)) * 1.5
+        f["features"] = feats.astype(np.float32)
+        write_strings(f, "ids", [f"s{i}" for i in range(len(sk_labels))])
+        write_strings(f, "splits", splits)
+        f["labels"] = sk_labels
+    return sketches, shapes
+
+
+def outputs(tmp_path):
+    return {k: tmp_path / "eval" / v for k, v in OUT_NAMES.items()}
+
+
+OUT_NAMES = {
+    "metrics": "metrics.json",
+    "pr": "pr.csv",
+    "per_class": "per_class.csv",
+    "ranking": "ranking.npz",
+}
+
+
+def test_evaluate_files_writes_the_contract(tmp_path):
+    sketches, shapes = write_features(tmp_path)
+    (tmp_path / "classes.txt").write_text("cat\ndog\ncup\n")
+    model = FakeModel()
+    seen = {}
+
+    def loader(path, device):
+        seen.update(path=path, device=device)
+        return model
+
+    out = outputs(tmp_path)
+    cfg = {"protocol": "upright", "distance": "euclidean", "ranklists": True}
+    result = evaluate_files(
+        "model.pt",
+        sketches,
+        shapes,
+        out,
+        cfg,
+        classes_txt=tmp_path / "classes.txt",
+        ranklists_dir=tmp_path / "eval" / "ranklists",
+        loader=loader,
+    )
+    assert seen == {"path": "model.pt", "device": "cpu"}
+    metrics = json.loads(out["metrics"].read_text())
+    assert set(SCALARS) <= set(metrics)
+    assert (metrics["n_queries"], metrics["n_targets"]) == (12, 12)  # 3 classes x 4 test sketches
+    assert (metrics["protocol"], metrics["distance"]) == ("upright", "euclidean")
+    # the stage's numbers are retrieval_metrics of the features it was given (rotation 0, test rows)
+    with h5py.File(sketches) as f:
+        test = np.flatnonzero(f["splits"].asstr()[()] == "test")
+        q, ql = f["features"][()][test, 0], f["labels"][()][test]
+    with h5py.File(shapes) as f:
+        t, tl = f["pooled"][()], f["labels"][()]
+    expected = retrieval_metrics(pairwise_distances(q, t), ql, tl)
+    for key in SCALARS:
+        assert metrics[key] == pytest.approx(expected[key])
+    pr = pd.read_csv(out["pr"])
+    assert list(pr.columns) == ["recall", "precision"] and len(pr) == 20
+    np.testing.assert_allclose(pr["precision"], expected["pr_precision"])
+    per_class = pd.read_csv(out["per_class"])
+    assert list(per_class["class"]) == ["cat", "dog", "cup"]
+    assert list(per_class["n_queries"]) == [4, 4, 4] and list(per_class["n_targets"]) == [4, 4, 4]
+    assert per_class["mAP"].mean() == pytest.approx(metrics["mAP"])  # equal class sizes
+    ranking = read_ranking(out["ranking"])
+    assert ranking["topk"].shape == (12, 10) and ranking["topk_dist"].shape == (12, 10)
+    assert (np.diff(ranking["topk_dist"], axis=1) >= 0).all()
+    assert list(ranking["query_ids"][:2]) == ["s1", "s3"]
+    assert ranking["target_ids"][ranking["topk"][0, 0]] == result.target_ids[result.metrics.topk[0, 0]]
+    # rank lists agree with ranking.npz
+    name, names, dist = read_ranklist(tmp_path / "eval" / "ranklists" / "s1")
+    top_ids = [f"m{ranking['target_ids'][j]}" for j in ranking["topk"][0]]
+    assert name == "s1" and names[:10] == top_ids and len(names) == 12
+    np.testing.assert_allclose(dist[:10], ranking["topk_dist"][0], rtol=1e-6)
+
+
+def test_all_rotations_protocol_and_cosine(tmp_path):
+    sketches, shapes = write_features(tmp_path, rotations=3)
+    result = evaluate(FakeModel(), sketches, shapes, protocol="all_rotations", distance="cosine")
+    assert len(result.queries.ids) == 12 * 3
+    assert list(result.queries.ids[:4]) == ["s1_r0", "s1_r1", "s1_r2", "s3_r0"]
+    assert list(result.queries.rotations[:4]) == [0, 1, 2, 0]
+    upright = evaluate(FakeModel(), sketches, shapes, protocol="upright", distance="cosine")
+    np.testing.assert_array_equal(result.queries.embeddings[::3], upright.queries.embeddings)
+    np.testing.assert_array_equal(result.distances[::3], upright.distances)
+    assert result.summary()["distance"] == "cosine"
+
+
+def test_missing_target_class_names_the_sketches(tmp_path):
+    sketches, shapes = write_features(tmp_path, drop_class=1)
+    with pytest.raises(NoRelevantTargetsError, match=r"labels \[1\].*s9"):
+        evaluate(FakeModel(), sketches, shapes)
+
+
+def test_no_ranklists_unless_asked(tmp_path):
+    sketches, shapes = write_features(tmp_path)
+    cfg = {"protocol": "upright", "distance": "euclidean", "ranklists": False}
+    evaluate_files(
+        "m",
+        sketches,
+        shapes,
+        outputs(tmp_path),
+        cfg,
+        ranklists_dir=tmp_path / "rl",
+        loader=lambda p, device: FakeModel(),
+    )
+    assert not (tmp_path / "rl").exists()
+
+
+def test_with_the_real_metric_model(tmp_path):
+    metric = pytest.importorskip("bwot.metric")
+    sketches, shapes = write_features(tmp_path, dim=6)
+    nets = metric.MetricNets(6, 6, [8], [8, 8], 4)
+    metric.save_metric_model(tmp_path / "model.pt", nets, {"loss": "ot"})
+    cfg = {"protocol": "upright", "distance": "euclidean", "ranklists": False}
+    result = evaluate_files(tmp_path / "model.pt", sketches, shapes, outputs(tmp_path), cfg)
+    assert result.queries.embeddings.shape == (12, 4)
+    assert json.loads(outputs(tmp_path)["metrics"].read_text())["n_targets"] == 12
+
+
+def test_console_script(tmp_path, capsys):
+    metric = pytest.importorskip("bwot.metric")
+    from bwot.cli import main
+
+    sketches, shapes = write_features(tmp_path, dim=6)
+    metric.save_metric_model(tmp_path / "model.pt", metric.MetricNets(6, 6, [8], [8, 8], 4), {"loss": "ot"})
+    args = ["evaluate", str(tmp_path / "model.pt"), str(sketches), str(shapes), "--out", str(tmp_path / "o")]
+    assert main([*args, "--protocol", "all_rotations", "--ranklists"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["n_queries"] == 36 and printed["protocol"] == "all_rotations"
+    assert json.loads((tmp_path / "o" / "metrics.json").read_text()) == printed
+    assert len(list((tmp_path / "o" / "ranklists").iterdir())) == 36

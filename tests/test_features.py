@@ -1,0 +1,294 @@
+"""Backbones and features: layer cuts against torchvision, view pooling, training + extraction end to end."""
+
+from __future__ import annotations
+
+import shutil
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torchvision
+import yaml
+from conftest import REPO, run_snakemake
+
+from bwot.features import build_backbone, extract_features, load_backbone, resolve_layer, train_backbone
+from bwot.features.backbones import cached_weights_path, load_pretrained, preprocess
+from bwot.features.data import index_shards
+from bwot.features.extract import embed_items
+from bwot.io import h5_writer, read_strings, set_attrs, write_strings
+
+torch.set_num_threads(2)
+
+CFG = {
+    "device": "cpu",
+    "backbone": "resnet18",
+    "layer": None,
+    "weights": None,
+    "input_size": 32,
+    "epochs": 1,
+    "batch_size": 16,
+    "train_views": 2,
+    "train_rotations": 1,
+    "optimizer": "adamw",
+    "lr": 0.001,
+    "momentum": 0.9,
+    "weight_decay": 0.0,
+    "schedule": "cosine",
+    "step_epochs": 1,
+    "step_gamma": 0.5,
+    "patience": 2,
+    "val_fraction": 0.25,
+    "amp": True,
+    "extract_batch_size": 16,
+    "workers": 0,
+}
+
+
+def drawn_images(labels: np.ndarray, planes: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """uint8 (n, planes, size, size), white with a dark bar whose place depends on the label."""
+    images = np.full((len(labels), planes, size, size), 255, dtype=np.uint8)
+    for i, label in enumerate(labels):
+        for p in range(planes):
+            row = (3 * int(label) + p + int(rng.integers(0, 3))) % (size - 4)
+            images[i, p, row : row + 4, 2:-2] = rng.integers(0, 60)
+    return images
+
+
+def write_shard(path, labels, planes, size, rng, *, prefix="m", split=None, start=0):
+    """A views shard (split None) or a sketch shard of the given split, per the HDF5 contract."""
+    labels = np.asarray(labels, dtype=np.int64)
+    with h5_writer(path) as f:
+        f.create_dataset("images", data=drawn_images(labels, planes, size, rng))
+        write_strings(f, "ids", [f"{prefix}{start + i}" for i in range(len(labels))])
+        f.create_dataset("labels", data=labels)
+        if split is None:
+            set_attrs(f, {"views": planes, "size": size, "rig": "test"})
+        else:
+            set_attrs(f, {"rotations": planes, "step_deg": 360.0 / planes, "split": split})
+    return path
+
+
+@pytest.fixture
+def views(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.arange(14) % 3
+    return [
+        write_shard(tmp_path / "views" / "shard-0.h5", labels[:8], 4, 32, rng),
+        write_shard(tmp_path / "views" / "shard-1.h5", labels[8:], 4, 32, rng, start=8),
+    ]
+
+
+@pytest.fixture
+def sketches(tmp_path):
+    rng = np.random.default_rng(1)
+    train = np.arange(12) % 3
+    return [
+        write_shard(tmp_path / "sk" / "train" / "shard-0.h5", train, 3, 32, rng, prefix="s", split="train"),
+        write_shard(
+            tmp_path / "sk" / "test" / "shard-0.h5", np.arange(6) % 3, 3, 32, rng, prefix="t", split="test"
+        ),
+    ]
+
+
+def test_invalid_layer_lists_the_valid_ones():
+    with pytest.raises(
+        ValueError, match=r"'fc7' is not a feature layer of resnet18; valid layers: layer2, layer3, avgpool"
+    ):
+        resolve_layer("resnet18", "fc7")
+    with pytest.raises(ValueError, match="valid layers: pool5, fc6, fc7"):
+        build_backbone("alexnet", "avgpool", 3)
+    assert resolve_layer("alexnet", None) == "fc7"
+
+
+def _gray_rgb(n=2, size=64):
+    gray = preprocess(torch.randint(0, 256, (n, size, size), dtype=torch.uint8), size)
+    return gray, gray.repeat(1, 3, 1, 1)
+
+
+def test_alexnet_fc7_is_the_second_fc_relu_of_torchvision():
+    torch.manual_seed(0)
+    tv = torchvision.models.alexnet().eval()
+    net = build_backbone("alexnet", "fc7", 5, tv.state_dict()).eval()
+    gray, rgb = _gray_rgb()
+    with torch.no_grad():
+        expected = tv.classifier[:6](torch.flatten(tv.avgpool(tv.features(rgb)), 1))
+        got = net.embed(gray)
+    assert got.shape == (2, 4096)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_resnet_avgpool_and_layer3_match_torchvision():
+    torch.manual_seed(0)
+    tv = torchvision.models.resnet18().eval()
+    gray, rgb = _gray_rgb(size=32)
+    with torch.no_grad():
+        x = tv.maxpool(tv.relu(tv.bn1(tv.conv1(rgb))))
+        l3 = tv.layer3(tv.layer2(tv.layer1(x)))
+        pooled = torch.flatten(tv.avgpool(tv.layer4(l3)), 1)
+        for layer, expected in (("avgpool", pooled), ("layer3", l3.mean(dim=(2, 3)))):
+            net = build_backbone("resnet18", layer, 4, tv.state_dict()).eval()
+            torch.testing.assert_close(net.embed(gray), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_view_pooling_is_the_max_over_views():
+    torch.manual_seed(0)
+    net = build_backbone("resnet18", "avgpool", 5).eval()
+    x = torch.randn(2, 3, 1, 32, 32)
+    with torch.no_grad():
+        per_view = net.embed(x.flatten(0, 1)).view(2, 3, -1)
+        expected = net.head(torch.stack([per_view[:, v] for v in range(3)]).max(dim=0).values)
+        torch.testing.assert_close(net(x), expected)
+
+
+def test_missing_weights_file_fails_naming_it(tmp_path, views):
+    missing = tmp_path / "nowhere" / "resnet18.pth"
+    cfg = {**CFG, "weights": str(missing)}
+    with pytest.raises(FileNotFoundError, match=str(missing)):
+        train_backbone(views, tmp_path / "m.pt", tmp_path / "h.csv", "shapes", cfg)
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_weights_from_file_and_from_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert load_pretrained("resnet18", "auto") is None  # empty cache: from scratch
+    with pytest.raises(FileNotFoundError, match=r"resnet18-f37072fd\.pth"):
+        load_pretrained("resnet18", "imagenet")
+    state = torchvision.models.resnet18().state_dict()
+    cached = cached_weights_path("resnet18")
+    cached.parent.mkdir(parents=True)
+    torch.save(state, cached)
+    for spec in ("auto", "imagenet", str(cached)):
+        net = build_backbone("resnet18", None, 3, load_pretrained("resnet18", spec))
+        torch.testing.assert_close(net.trunk[0][0].weight, state["conv1.weight"].sum(1, keepdim=True))
+
+
+def test_bad_shards_are_all_named(tmp_path, views):
+    bad = tmp_path / "bad.h5"
+    with h5py.File(bad, "w") as f:
+        f.create_dataset("images", data=np.zeros((2, 4, 32, 32), dtype=np.float32))
+    nofile = tmp_path / "absent.h5"
+    with pytest.raises(ValueError) as err:
+        index_shards([views[0], bad, nofile])
+    assert "bad.h5" in str(err.value) and "absent.h5" in str(err.value)
+
+
+def _read(path):
+    with h5py.File(path, "r") as f:
+        out = {k: (read_strings(f[k]) if f[k].dtype.kind == "O" else f[k][()]) for k in f}
+        return out, dict(f.attrs)
+
+
+def test_shapes_end_to_end(tmp_path, views):
+    model, history, out = (
+        tmp_path / "b" / "shapes.pt",
+        tmp_path / "b" / "shapes.history.csv",
+        tmp_path / "shapes.h5",
+    )
+    train_backbone(views, model, history, "shapes", CFG, seed=0)
+    hist = pd.read_csv(history)
+    assert list(hist.columns) == ["epoch", "loss", "train_acc", "val_acc", "images_per_s", "lr", "wall_s"]
+    assert len(hist) == 1 and hist["images_per_s"].iloc[0] > 0
+    ckpt = torch.load(model, weights_only=True)
+    assert (ckpt["backbone"], ckpt["layer"], ckpt["input_size"], ckpt["num_classes"]) == (
+        "resnet18",
+        "avgpool",
+        32,
+        3,
+    )
+    extract_features(model, views, out, "shapes", CFG)
+    data, attrs = _read(out)
+    assert set(data) == {"features", "pooled", "ids", "labels"}
+    assert data["features"].shape == (14, 4, 512) and data["features"].dtype == np.float32
+    np.testing.assert_array_equal(data["pooled"], data["features"].max(axis=1))
+    assert list(data["ids"]) == [f"m{i}" for i in range(14)]
+    np.testing.assert_array_equal(data["labels"], np.arange(14) % 3)
+    assert attrs["backbone"] == "resnet18" and attrs["layer"] == "avgpool" and attrs["input_size"] == 32
+
+    # a reloaded checkpoint gives identical features, again and in-process
+    again = tmp_path / "again.h5"
+    extract_features(model, views, again, "shapes", {**CFG, "extract_batch_size": 12})  # spans shards
+    np.testing.assert_array_equal(_read(again)[0]["features"], data["features"])
+    workers = tmp_path / "workers.h5"  # DataLoader worker processes open their own HDF5 handles
+    extract_features(model, views, workers, "shapes", {**CFG, "workers": 2})
+    np.testing.assert_array_equal(_read(workers)[0]["features"], data["features"])
+    net, _ = load_backbone(model)
+    with h5py.File(views[1], "r") as f:
+        direct = embed_items(net, torch.from_numpy(f["images"][()]), 32, torch.device("cpu"))
+    np.testing.assert_allclose(direct.numpy(), data["features"][8:], rtol=1e-5, atol=1e-6)
+
+
+def test_sketches_end_to_end(tmp_path, sketches):
+    model, history, out = tmp_path / "sk.pt", tmp_path / "sk.csv", tmp_path / "sketches.h5"
+    # training sees the train shard only; the test shard must not be needed
+    cfg = {**CFG, "epochs": 2, "workers": 1}
+    summary = train_backbone(sketches[:1], model, history, "sketches", cfg, seed=0)
+    assert summary["epochs"] == 2 and summary["val_items"] == 3
+    extract_features(model, sketches, out, "sketches", CFG)
+    data, _ = _read(out)
+    assert set(data) == {"features", "ids", "labels", "splits"}
+    assert data["features"].shape == (18, 3, 512)
+    assert list(data["splits"]) == ["train"] * 12 + ["test"] * 6
+    assert list(data["ids"][-6:]) == [f"t{i}" for i in range(6)]
+
+
+def test_train_uses_only_training_sketches(tmp_path, sketches):
+    # a test shard given to training by mistake is ignored: the split counts come from the train rows
+    summary = train_backbone(sketches, tmp_path / "m.pt", tmp_path / "h.csv", "sketches", CFG, seed=0)
+    assert summary["val_items"] == 3
+
+
+@pytest.mark.slow
+def test_rules_train_and_extract(workflow_dir):
+    """The two rules on hand-made manifests and shards (upstream stages not needed)."""
+    if not (workflow_dir / "envs").exists():  # the rules name envs/bwot.yaml
+        shutil.copytree(REPO / "envs", workflow_dir / "envs")
+    cfg_path = workflow_dir / "config" / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["features"].update(
+        {"device": "cpu", "input_size": 32, "epochs": 1, "batch_size": 16, "train_views": 2}
+    )
+    cfg["render"]["shard_size"] = 8
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    res = workflow_dir / "results" / "builtin"
+    (workflow_dir / "resources" / "builtin").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    labels = np.arange(14) % 3
+    manifest = res / "manifest"
+    manifest.mkdir(parents=True)
+    (manifest / "classes.txt").write_text("a\nb\nc\n")
+    models = pd.DataFrame({"id": [f"m{i}" for i in range(14)], "label": labels})
+    models["class"], models["path"] = models.label.map("abc".__getitem__), "x.off"
+    models.to_csv(manifest / "models.csv", index=False)
+    rows = [(f"s{i}", i % 3, "train") for i in range(12)] + [(f"t{i}", i % 3, "test") for i in range(6)]
+    sk = pd.DataFrame(rows, columns=["id", "label", "split"])
+    sk["class"], sk["path"] = sk.label.map("abc".__getitem__), "x.png"
+    sk.to_csv(manifest / "sketches.csv", index=False)
+    write_shard(res / "views" / "shard-0.h5", labels[:8], 4, 32, rng)
+    write_shard(res / "views" / "shard-1.h5", labels[8:], 4, 32, rng, start=8)
+    write_shard(
+        res / "sketches" / "train" / "shard-0.h5", np.arange(12) % 3, 3, 32, rng, prefix="s", split="train"
+    )
+    write_shard(
+        res / "sketches" / "test" / "shard-0.h5", np.arange(6) % 3, 3, 32, rng, prefix="t", split="test"
+    )
+    for shard in [*res.glob("views/*.h5"), *res.glob("sketches/*/*.h5")]:
+        shard.with_suffix(".skipped.csv").write_text("id,path,reason\n")
+    targets = [f"results/builtin/features/{m}.h5" for m in ("shapes", "sketches")]
+    run_snakemake(workflow_dir, *targets, "--allowed-rules", "train_backbone", "extract_features")
+    shapes, _ = _read(res / "features" / "shapes.h5")
+    sketch, _ = _read(res / "features" / "sketches.h5")
+    assert shapes["features"].shape == (14, 4, 512) and sketch["features"].shape == (18, 3, 512)
+    assert (res / "backbone" / "shapes.history.csv").exists()
+
+
+@pytest.mark.slow
+def test_workflow_names_a_missing_weights_file(workflow_dir):
+    cfg_path = workflow_dir / "config" / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["features"]["weights"] = "/nowhere/resnet18.pth"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    proc = run_snakemake(workflow_dir, "-n", check=False)
+    assert proc.returncode != 0
+    assert "/nowhere/resnet18.pth" in proc.stdout + proc.stderr

@@ -1,0 +1,361 @@
+"""The report: tables in the original's shape, PR/convergence plots and the gallery, on synthetic inputs."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from bwot.evaluation.evaluate import evaluate, write_outputs
+from bwot.io import write_strings
+from bwot.report import PAPER, build_report, metrics_table
+from bwot.report.gallery import gallery_rows, pick_queries
+from bwot.report.tables import PAPER_COLUMN, to_markdown
+
+LOSSES = ["ot", "contrastive", "lifted", "npair"]
+CLASSES = ["disc", "box", "bar", "ring", "cross", "wedge"]
+ROWS = ["NN", "FT", "ST", "E", "DCG", "mAP"]
+
+
+def glyph(kind: int, size: int, filled: bool, rng) -> np.ndarray:
+    """A white image with a dark shape of one of six kinds (ink dark on white, as the contract says)."""
+    yy, xx = np.mgrid[:size, :size] / (size - 1) - 0.5
+    jitter = rng.normal(0, 0.03, 2)
+    y, x = yy - jitter[0], xx - jitter[1]
+    r = np.hypot(x, y)
+    inside = [
+        r < 0.35,
+        (abs(x) < 0.3) & (abs(y) < 0.3),
+        (abs(x) < 0.4) & (abs(y) < 0.1),
+        (r < 0.38) & (r > 0.22),
+        ((abs(x) < 0.08) | (abs(y) < 0.08)) & (abs(x) < 0.38) & (abs(y) < 0.38),
+        (y > -0.3) & (y < 0.3) & (abs(x) < (y + 0.3) * 0.6),
+    ][kind]
+    if filled:
+        shade = 90 + 80 * (x - y + 1) / 2  # a lit look for the "views"
+        return np.where(inside, shade, 255).astype(np.uint8)
+    edge = inside ^ np.roll(inside, 1, 0) | inside ^ np.roll(inside, 1, 1)
+    return np.where(edge, 0, 255).astype(np.uint8)
+
+
+def make_inputs(root, n_classes=6, per_class=5, views=3, rotations=2, size=48, seed=0, steps=400):
+    """Shards, features, per-loss eval outputs and histories by the contracts; returns build_report kwargs."""
+    rng = np.random.default_rng(seed)
+    shape_labels = np.repeat(np.arange(n_classes), per_class + np.arange(n_classes) % 3)
+    shape_ids = [str(i) for i in range(len(shape_labels))]
+    view_shards = []
+    for s, rows in enumerate(np.array_split(np.arange(len(shape_labels)), 2)):
+        path = root / f"views/shard-{s}.h5"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with h5py.File(path, "w") as f:
+            f["images"] = np.array([[glyph(shape_labels[i], size, True, rng)] * views for i in rows])
+            write_strings(f, "ids", [shape_ids[i] for i in rows])
+            f["labels"] = shape_labels[rows]
+        view_shards.append(path)
+    sk_labels = np.repeat(np.arange(n_classes), 4)
+    sk_ids = [f"{1000 + i}" for i in range(len(sk_labels))]
+    sketch_shards = [root / "sketches/test/shard-0.h5"]
+    sketch_shards[0].parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(sketch_shards[0], "w") as f:
+        f["images"] = np.array([[glyph(c, size, False, rng)] * rotations for c in sk_labels])
+        write_strings(f, "ids", sk_ids)
+        f["labels"] = sk_labels
+    centres = rng.normal(size=(n_classes, 8)) * 2
+    with h5py.File(root / "shapes.h5", "w") as f:
+        f["pooled"] = (centres[shape_labels] + rng.normal(size=(len(shape_labels), 8))).astype(np.float32)
+        write_strings(f, "ids", shape_ids)
+        f["labels"] = shape_labels
+    with h5py.File(root / "sketches.h5", "w") as f:
+        feats = centres[sk_labels][:, None] + rng.normal(size=(len(sk_labels), rotations, 8)) * 1.3
+        f["features"] = feats.astype(np.float32)
+        write_strings(f, "ids", sk_ids)
+        write_strings(f, "splits", ["test"] * len(sk_ids))
+        f["labels"] = sk_labels
+    (root / "classes.txt").write_text("".join(f"{c}\n" for c in CLASSES[:n_classes]))
+
+    class Noisy:  # each "loss" = identity embedding plus its own amount of noise
+        def __init__(self, noise):
+            self.noise = noise
+
+        def embed_sketches(self, x):
+            return x + rng.normal(size=x.shape) * self.noise
+
+        def embed_shapes(self, x):
+            return x
+
+    paths = {k: [] for k in ("metrics", "pr", "ranking", "history")}
+    for i, loss in enumerate(LOSSES):
+        out = root / "eval" / loss
+        result = evaluate(Noisy(0.5 + i), root / "sketches.h5", root / "shapes.h5")
+        files = {
+            k: out / n for k, n in [("metrics", "metrics.json"), ("pr", "pr.csv"), ("ranking", "ranking.npz")]
+        }
+        write_outputs(
+            result,
+            metrics_json=files["metrics"],
+            pr_csv=files["pr"],
+            per_class_csv=out / "per_class.csv",
+            ranking_npz=files["ranking"],
+        )
+        step = np.arange(1, steps + 1) * 10
+        loss_curve = (5 - i) * np.exp(-step / 1500) + rng.normal(0, 0.15, steps) + 1
+        val = np.full(steps, np.nan)
+        val[49::50] = 0.9 - 0.1 * i - 0.5 * np.exp(-step[49::50] / 1000)
+        history = pd.DataFrame(
+            {
+                "step": step,
+                "loss": loss_curve,
+                "part_ss": 0.0,
+                "part_pp": 0.0,
+                "part_sp1": 0.0,
+                "part_sp2": 0.0,
+                "lr": 5e-4,
+                "val_map": val,
+                "wall_s": step / 100,
+            }
+        )
+        history.to_csv(out.parent.parent / f"history-{loss}.csv", index=False, na_rep="")
+        for k in ("metrics", "pr", "ranking"):
+            paths[k].append(files[k])
+        paths["history"].append(out.parent.parent / f"history-{loss}.csv")
+    report = root / "report"
+    outputs = {
+        "table": report / "metrics.md",
+        "csv": report / "metrics.csv",
+        "pr": report / "pr_curves.png",
+        "pr_data": report / "pr_curves.csv",
+        "convergence": report / "convergence.png",
+        "gallery": report / "gallery.png",
+    }
+    return dict(
+        losses=LOSSES,
+        views=view_shards,
+        test_sketches=sketch_shards,
+        classes=root / "classes.txt",
+        outputs=outputs,
+        **paths,
+    )
+
+
+def metrics_of(loss_values):
+    return {loss: dict(zip(ROWS, values, strict=True)) for loss, values in loss_values.items()}
+
+
+def test_table_shape_and_paper_column():
+    values = metrics_of({"ot": [0.7, 0.6, 0.8, 0.3, 0.8, 0.65], "npair": [0.6, 0.5, 0.7, 0.3, 0.7, 0.55]})
+    table = metrics_table(values, "shrec14")
+    assert list(table.index) == ROWS
+    assert list(table.columns) == ["ot", "npair", PAPER_COLUMN]
+    assert table.loc["mAP", PAPER_COLUMN] == 0.591 and table.loc["NN", PAPER_COLUMN] == 0.536
+    assert metrics_table(values, "shrec13").loc["E", PAPER_COLUMN] == PAPER["shrec13"]["E"] == 0.366
+    assert PAPER_COLUMN not in metrics_table(values, "builtin").columns
+    md = to_markdown(table, ["ot", "npair"])
+    lines = md.splitlines()
+    assert lines[0] == f"| metric | ot | npair | {PAPER_COLUMN} |"
+    assert lines[2] == "| NN | **0.700** | 0.600 | 0.536 |"
+    assert lines[5] == "| E | **0.300** | **0.300** | 0.305 |"  # ties: both bold, the paper never
+
+
+def test_table_names_missing_metrics():
+    with pytest.raises(ValueError, match=r"npair.*DCG"):
+        metrics_table({"npair": {"NN": 1, "FT": 1, "ST": 1, "E": 1, "mAP": 1}})
+
+
+def test_build_report_on_synthetic_inputs(tmp_path):
+    kwargs = make_inputs(tmp_path)
+    build_report(**kwargs, dataset="shrec13", name="demo", cfg={"gallery_queries": 5, "gallery_view": 1})
+    out = kwargs["outputs"]
+    table = pd.read_csv(out["csv"])
+    assert list(table["metric"]) == ROWS and list(table.columns) == ["metric", *LOSSES, PAPER_COLUMN]
+    for loss, path in zip(LOSSES, kwargs["metrics"], strict=True):
+        values = json.loads(path.read_text())
+        assert table.set_index("metric").loc["mAP", loss] == pytest.approx(values["mAP"])
+    md = out["table"].read_text()
+    assert (
+        md.startswith("# Retrieval results: demo (shrec13)")
+        and "| mAP |" in md
+        and "24 queries (upright protocol)" in md
+    )
+    pr = pd.read_csv(out["pr_data"])
+    assert list(pr.columns) == ["recall", *LOSSES] and len(pr) == 20
+    for key in ("pr", "convergence", "gallery"):
+        with Image.open(out[key]) as image:
+            assert image.format == "PNG" and min(image.size) > 300, key
+            pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
+        assert len(np.unique(pixels, axis=0)) > 20, f"{key} looks empty"
+    with Image.open(out["gallery"]) as image:
+        rgb = np.asarray(image.convert("RGB")).astype(int)
+    green = (rgb[..., 1] > 130) & (rgb[..., 0] < 60) & (rgb[..., 2] < 100)
+    red = (rgb[..., 0] > 190) & (rgb[..., 1] < 80) & (rgb[..., 2] < 80)
+    assert green.sum() > 100 and red.sum() > 100  # both right and wrong models framed
+
+
+def test_gallery_rows_follow_the_ranking(tmp_path):
+    kwargs = make_inputs(tmp_path)
+    with np.load(kwargs["ranking"][0]) as data:
+        ranking = {k: data[k] for k in data.files}
+    picked = pick_queries(ranking, 4)
+    assert len(set(ranking["query_labels"][picked])) == 4  # spread over classes
+    everyone = pick_queries(ranking, 100)  # more than there are: each query once
+    assert sorted(everyone) == list(range(len(ranking["query_ids"])))
+    classes = CLASSES
+    rows = gallery_rows(ranking, kwargs["test_sketches"], kwargs["views"], classes, n_queries=4, view=2)
+    for row, r in zip(rows, picked, strict=True):
+        labels = ranking["target_labels"][ranking["topk"][r]]
+        assert row.correct == [bool(x == ranking["query_labels"][r]) for x in labels]
+        assert row.query_class == classes[ranking["query_labels"][r]]
+        assert len(row.images) == 10 and row.images[0].shape == (48, 48)
+    with pytest.raises(ValueError, match="image index 5"):
+        gallery_rows(ranking, kwargs["test_sketches"], kwargs["views"], classes, n_queries=2, view=5)
+
+
+def test_gallery_names_missing_ids(tmp_path):
+    kwargs = make_inputs(tmp_path)
+    shutil.copy(kwargs["views"][0], tmp_path / "only.h5")
+    with np.load(kwargs["ranking"][0]) as data:
+        ranking = {k: data[k] for k in data.files}
+    with pytest.raises(ValueError, match="ids not found"):
+        gallery_rows(ranking, kwargs["test_sketches"], [tmp_path / "only.h5"], CLASSES, n_queries=6)
+
+
+def test_history_without_columns_is_named(tmp_path):
+    kwargs = make_inputs(tmp_path)
+    pd.DataFrame({"step": [1], "loss": [1.0]}).to_csv(kwargs["history"][2], index=False)
+    with pytest.raises(ValueError, match=r"history-lifted.csv.*val_map"):
+        build_report(**kwargs, dataset="builtin")
+
+
+# ---------------------------------------------------------------- the rules, in a workflow copy
+
+
+def fake_upstream(root, losses=LOSSES, dim=8, seed=0):
+    """Every upstream output of results/builtin by the contracts, timestamps in dependency order,
+    so that snakemake has only `evaluate` and `report` left to run."""
+    import os
+
+    from bwot.metric import MetricNets, save_metric_model
+
+    rng = np.random.default_rng(seed)
+    res = root / "results" / "builtin"
+    n_classes = 4
+    shape_labels = np.repeat(np.arange(n_classes), [3, 4, 5, 3])
+    sk_labels = np.repeat(np.arange(n_classes), 6)
+    split = np.tile(["train", "train", "test"], len(sk_labels) // 3)
+    stamps: list[tuple[int, object]] = []
+
+    def made(level, path):
+        stamps.append((level, path))
+        return path
+
+    made(0, root / "resources" / "builtin").mkdir(parents=True)
+    (res / "manifest").mkdir(parents=True)
+    names = [CLASSES[c] for c in range(n_classes)]
+    made(1, res / "manifest" / "classes.txt").write_text("".join(f"{c}\n" for c in names))
+    models = pd.DataFrame(
+        {
+            "id": [str(i) for i in range(len(shape_labels))],
+            "class": [names[c] for c in shape_labels],
+            "label": shape_labels,
+            "path": "x.off",
+        }
+    )
+    sketches = pd.DataFrame(
+        {
+            "id": [str(100 + i) for i in range(len(sk_labels))],
+            "class": [names[c] for c in sk_labels],
+            "label": sk_labels,
+            "split": split,
+            "path": "x.png",
+        }
+    )
+    models.to_csv(made(1, res / "manifest" / "models.csv"), index=False)
+    sketches.to_csv(made(1, res / "manifest" / "sketches.csv"), index=False)
+
+    def shard(path, ids, labels, images):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with h5py.File(made(2, path), "w") as f:
+            f["images"] = images
+            write_strings(f, "ids", ids)
+            f["labels"] = labels
+        made(2, path.with_suffix(".skipped.csv")).write_text("id,path,reason\n")
+
+    views = np.array([[glyph(c, 32, True, rng)] * 2 for c in shape_labels])
+    shard(res / "views" / "shard-0.h5", models["id"], shape_labels, views)
+    for s in ("train", "test"):
+        rows = np.flatnonzero(split == s)
+        images = np.array([[glyph(sk_labels[i], 32, False, rng)] * 2 for i in rows])
+        shard(res / "sketches" / s / "shard-0.h5", sketches["id"][rows], sk_labels[rows], images)
+    (res / "backbone").mkdir()
+    for m in ("shapes", "sketches"):
+        made(3, res / "backbone" / f"{m}.pt").write_bytes(b"not read")
+        made(3, res / "backbone" / f"{m}.history.csv").write_text("epoch\n")
+    centres = rng.normal(size=(n_classes, dim)) * 2
+    (res / "features").mkdir()
+    with h5py.File(made(4, res / "features" / "shapes.h5"), "w") as f:
+        pooled = (centres[shape_labels] + rng.normal(size=(len(shape_labels), dim))).astype(np.float32)
+        f["features"] = pooled[:, None]
+        f["pooled"] = pooled
+        write_strings(f, "ids", models["id"])
+        f["labels"] = shape_labels
+    with h5py.File(made(4, res / "features" / "sketches.h5"), "w") as f:
+        feats = centres[sk_labels][:, None] + rng.normal(size=(len(sk_labels), 2, dim))
+        f["features"] = feats.astype(np.float32)
+        write_strings(f, "ids", sketches["id"])
+        write_strings(f, "splits", split)
+        f["labels"] = sk_labels
+    for i, loss in enumerate(losses):
+        folder = res / "metric" / loss
+        folder.mkdir(parents=True)
+        torch_seed = __import__("torch").manual_seed(i)  # noqa: F841
+        save_metric_model(made(5, folder / "model.pt"), MetricNets(dim, dim, [16], [16], 4), {"loss": loss})
+        step = np.arange(1, 101) * 10
+        h = pd.DataFrame(
+            {
+                "step": step,
+                "loss": 2 / np.sqrt(step),
+                "part_ss": 0,
+                "part_pp": 0,
+                "part_sp1": 0,
+                "part_sp2": 0,
+                "lr": 5e-4,
+                "val_map": np.where(step % 250 == 0, 0.5 + step / 4000, np.nan),
+                "wall_s": step / 10,
+            }
+        )
+        h.to_csv(made(5, folder / "history.csv"), index=False, na_rep="")
+    base = 1_700_000_000
+    for level, path in stamps:
+        os.utime(path, (base + 100 * level, base + 100 * level))
+
+
+@pytest.mark.slow
+def test_rules_evaluate_report_and_html_report(workflow_dir):
+    from conftest import REPO, run_snakemake
+
+    if not (workflow_dir / "envs").exists():  # conda: directives are resolved when metadata is recorded
+        shutil.copytree(REPO / "envs", workflow_dir / "envs")
+    fake_upstream(workflow_dir)
+    dry = run_snakemake(workflow_dir, "-n", "--rerun-triggers", "mtime")
+    stats = re.findall(r"^(\w+)\s+(\d+)$", dry.stdout + dry.stderr, flags=re.M)
+    assert dict(stats) == {"evaluate": "4", "report": "1", "all": "1", "total": "6"}, stats
+    run_snakemake(workflow_dir, "--rerun-triggers", "mtime")
+    res = workflow_dir / "results" / "builtin"
+    for loss in LOSSES:
+        metrics = json.loads((res / "eval" / loss / "metrics.json").read_text())
+        assert metrics["n_queries"] == 8 and metrics["n_targets"] == 15
+    table = pd.read_csv(res / "report" / "metrics.csv")
+    assert list(table.columns) == ["metric", *LOSSES]
+    for name in ("pr_curves.png", "convergence.png", "gallery.png", "metrics.md"):
+        assert (res / "report" / name).stat().st_size > 0
+    html = workflow_dir / "report.html"
+    run_snakemake(workflow_dir, "--rerun-triggers", "mtime", "--report", str(html))
+    text = html.read_text(errors="replace")
+    assert len(text) > 10_000
+    for needle in ("gallery.png", "pr_curves.png", "convergence.png", "metrics.csv", "per_class.csv"):
+        assert needle in text, needle
