@@ -4,6 +4,8 @@ snakemake --cores N                                   # built-in benchmark (conf
 snakemake --configfile config/shrec13.yaml --cores N  # SHREC13 (set data_dir)
 """
 
+import os
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -13,6 +15,8 @@ configfile: "config/config.yaml"
 
 
 validate(config, "config/schema.yaml")
+# where envs/bwot.post-deploy.sh finds the project when `--sdm conda` builds the environment
+os.environ.setdefault("BWOT_ROOT", workflow.basedir)
 
 
 include: "rules/common.smk"
