@@ -2,6 +2,7 @@
 
 import torch
 
+from bwot.device import claim_gpu
 from bwot.features import extract_features
 from bwot.logs import setup_logging
 
@@ -13,5 +14,5 @@ extract_features(
     smk.input.images,
     smk.output.features,
     smk.wildcards.modality,
-    smk.params.cfg,
+    {**smk.params.cfg, "device": claim_gpu(smk.params.cfg["device"])},
 )

@@ -2,6 +2,7 @@
 
 import torch
 
+from bwot.device import claim_gpu
 from bwot.features import train_backbone
 from bwot.logs import setup_logging
 
@@ -13,6 +14,6 @@ train_backbone(
     smk.output.model,
     smk.output.history,
     smk.wildcards.modality,
-    smk.params.cfg,
+    {**smk.params.cfg, "device": claim_gpu(smk.params.cfg["device"])},
     seed=smk.params.seed,
 )

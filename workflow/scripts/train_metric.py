@@ -2,6 +2,7 @@
 
 import torch
 
+from bwot.device import claim_gpu
 from bwot.logs import setup_logging
 from bwot.metric import train_metric
 
@@ -13,7 +14,7 @@ train_metric(
     snakemake.output.model,  # noqa: F821
     snakemake.output.history,  # noqa: F821
     snakemake.params.checkpoints,  # noqa: F821
-    cfg=snakemake.params.cfg,  # noqa: F821
+    cfg={**snakemake.params.cfg, "device": claim_gpu(snakemake.params.cfg["device"])},  # noqa: F821
     loss=snakemake.wildcards.loss,  # noqa: F821
     seed=snakemake.params.seed,  # noqa: F821
 )
