@@ -35,9 +35,9 @@ def uses_gpu(device):
 
 
 def _count_rows(path, split=None):
-    import pandas as pd
+    from bwot.datasets import read_manifest
 
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table = read_manifest(path)
     return len(table) if split is None else int((table["split"] == split).sum())
 
 

@@ -48,14 +48,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    import pandas as pd
-
+    from bwot.datasets import read_manifest
     from bwot.io import atomic_path
     from bwot.render.preview import contact_sheet
     from bwot.render.renderer import ViewRenderer
 
     if args.models:
-        table = pd.read_csv(args.models, dtype=str, keep_default_na=False)
+        table = read_manifest(args.models)
         table = table.groupby("class", sort=False).head(args.per_class)
         items = list(zip(table["class"] + " " + table["id"], table["path"], strict=True))
     else:

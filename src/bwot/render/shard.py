@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from bwot.datasets import read_manifest
 from bwot.io import h5_writer, set_attrs, write_csv, write_strings
 from bwot.render.meshes import BadMeshError
 from bwot.render.renderer import ViewRenderer
@@ -43,7 +44,7 @@ class BadMeshesError(ValueError):
 
 def shard_rows(models_csv: str | Path, shard: int, shard_size: int) -> pd.DataFrame:
     """Rows of shard `shard` of the models manifest (file order)."""
-    table = pd.read_csv(models_csv, dtype=str, keep_default_na=False)
+    table = read_manifest(models_csv)
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{models_csv}: missing column(s) {missing} (has {list(table.columns)})")
