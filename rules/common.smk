@@ -1,5 +1,4 @@
 # Shared names and input functions. Every path of the pipeline is spelt here once.
-import math
 import shutil
 
 NAME = config.get("name") or config["dataset"]
@@ -34,40 +33,21 @@ def uses_gpu(device):
     return device == "auto" and shutil.which("nvidia-smi") is not None
 
 
-def _count_rows(path, split=None):
-    from bwot.datasets import read_manifest
-
-    table = read_manifest(path)
-    return len(table) if split is None else int((table["split"] == split).sum())
-
-
-def view_shards(wildcards):
-    """All views shards, known once the manifest exists (checkpoint)."""
-    models = checkpoints.index_dataset.get().output.models
-    n = math.ceil(_count_rows(models) / config["render"]["shard_size"])
-    return [f"{RES}/views/shard-{i}.h5" for i in range(n)]
-
-
-def sketch_shards(split):
-    """Input function: the sketch shards of one split."""
-
-    def shards(wildcards):
-        sketches = checkpoints.index_dataset.get().output.sketches
-        n = math.ceil(_count_rows(sketches, split) / config["sketches"]["shard_size"])
-        return [f"{RES}/sketches/{split}/shard-{i}.h5" for i in range(n)]
-
-    return shards
+# Shards: a fixed count per stage, so every job is known before the manifests exist.
+VIEW_SHARDS = [f"{RES}/views/shard-{i}.h5" for i in range(config["render"]["shards"])]
+SKETCH_SHARDS = {
+    split: [f"{RES}/sketches/{split}/shard-{i}.h5" for i in range(config["sketches"]["shards"])]
+    for split in SPLITS
+}
 
 
 def backbone_images(wildcards):
     """Training images of one modality's backbone: views, or the training sketches."""
-    if wildcards.modality == "shapes":
-        return view_shards(wildcards)
-    return sketch_shards("train")(wildcards)
+    return VIEW_SHARDS if wildcards.modality == "shapes" else SKETCH_SHARDS["train"]
 
 
 def feature_images(wildcards):
     """Images whose features one modality's file holds: views, or train and test sketches."""
     if wildcards.modality == "shapes":
-        return view_shards(wildcards)
-    return sketch_shards("train")(wildcards) + sketch_shards("test")(wildcards)
+        return VIEW_SHARDS
+    return SKETCH_SHARDS["train"] + SKETCH_SHARDS["test"]

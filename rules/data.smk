@@ -21,7 +21,7 @@ rule synthesize_dataset:
         "../workflow/scripts/synthesize_dataset.py"
 
 
-checkpoint index_dataset:
+rule index_dataset:
     input:
         BUILTIN_ROOT if config["dataset"] == "builtin" else [],
     output:

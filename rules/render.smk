@@ -23,8 +23,7 @@ rule render_views:
         "../workflow/scripts/render_views.py"
 
 
-# Target: every views shard (`snakemake render`). `--until render_views` cannot see the shards before the
-# index_dataset checkpoint has run (snakemake/snakemake#2824), a target rule can.
+# Target: every views shard and nothing after (`snakemake render`, like `--until render_views`).
 rule render:
     input:
-        view_shards,
+        VIEW_SHARDS,

@@ -12,8 +12,8 @@ rule report:
         pr=expand(f"{RES}/eval/{{loss}}/pr.csv", loss=LOSSES),
         ranking=expand(f"{RES}/eval/{{loss}}/ranking.npz", loss=LOSSES),
         history=expand(f"{RES}/metric/{{loss}}/history.csv", loss=LOSSES),
-        views=view_shards,
-        test_sketches=sketch_shards("test"),
+        views=VIEW_SHARDS,
+        test_sketches=SKETCH_SHARDS["test"],
         classes=f"{RES}/manifest/classes.txt",
     output:
         table=report(

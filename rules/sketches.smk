@@ -24,8 +24,7 @@ rule prepare_sketches:
 
 
 rule all_sketches:
-    # Target: every sketch shard of both splits (`--until prepare_sketches` misses jobs behind the
-    # manifest checkpoint in Snakemake 9, see snakemake/snakemake#2824).
+    # Target: every sketch shard of both splits and nothing after (like `--until prepare_sketches`).
     input:
-        sketch_shards("train"),
-        sketch_shards("test"),
+        SKETCH_SHARDS["train"],
+        SKETCH_SHARDS["test"],

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bwot.io import atomic_path, h5_writer, read_attrs, read_strings, set_attrs, write_json, write_strings
-from bwot.splits import holdout_split
+from bwot.splits import holdout_split, shard_bounds
 
 
 def test_atomic_path_renames_on_success(tmp_path):
@@ -55,3 +55,19 @@ def test_holdout_split_is_stratified_and_deterministic():
     assert all(np.array_equal(a, b) for a, b in zip((train, val), again, strict=True))
     other = holdout_split(labels, 0.2, seed=4)
     assert not np.array_equal(val, other[1])
+
+
+@pytest.mark.parametrize(("n", "shards"), [(0, 1), (5, 1), (7, 3), (180, 4), (4, 7), (1258, 20)])
+def test_shard_bounds_cover_every_row_once_in_order(n, shards):
+    bounds = [shard_bounds(n, i, shards) for i in range(shards)]
+    rows = [row for start, stop in bounds for row in range(start, stop)]
+    assert rows == list(range(n))
+    sizes = [stop - start for start, stop in bounds]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_shard_bounds_refuse_a_shard_out_of_range():
+    with pytest.raises(ValueError, match="shard 3 out of range: there are 3 shards"):
+        shard_bounds(10, 3, 3)
+    with pytest.raises(ValueError, match="shards must be >= 1"):
+        shard_bounds(10, 0, 0)

@@ -249,7 +249,8 @@ def test_rules_train_and_extract(workflow_dir):
     cfg["features"].update(
         {"device": "cpu", "input_size": 32, "epochs": 1, "batch_size": 16, "train_views": 2}
     )
-    cfg["render"]["shard_size"] = 8
+    cfg["render"]["shards"] = 2  # views: shard-0 and shard-1 below; sketches: one shard per split
+    cfg["sketches"]["shards"] = 1
     cfg_path.write_text(yaml.safe_dump(cfg))
     res = workflow_dir / "results" / "builtin"
     (workflow_dir / "resources" / "builtin").mkdir(parents=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -311,14 +312,14 @@ def test_shard_contract_and_skip_report(tmp_path, real_data, capsys):
         "gone": tmp_path / "x.off",
     }
     models = _manifest(tmp_path, real_data, bad)  # m423 nan m431 gone m432 m689
-    cfg = RenderConfig(size=32, shard_size=5, on_bad_mesh="skip")
+    cfg = RenderConfig(size=32, shards=1, on_bad_mesh="skip")
     skipped = render_shard(models, 0, tmp_path / "v0.h5", tmp_path / "v0.skipped.csv", cfg)
     with h5py.File(tmp_path / "v0.h5") as f:
         images = f["images"]
-        assert images.dtype == np.uint8 and images.shape == (3, 20, 32, 32)
+        assert images.dtype == np.uint8 and images.shape == (4, 20, 32, 32)
         assert images.chunks == (1, 20, 32, 32) and images.compression == "gzip"
-        assert list(read_strings(f["ids"])) == ["m423", "m431", "m432"]
-        assert f["labels"].dtype == np.int64 and list(f["labels"][()]) == [0, 1, 2]
+        assert list(read_strings(f["ids"])) == ["m423", "m431", "m432", "m689"]
+        assert f["labels"].dtype == np.int64 and list(f["labels"][()]) == [0, 1, 2, 0]
         assert dict(f.attrs) == {"views": 20, "size": 32, "rig": "dodecahedron20", "up": "y"}
         with ViewRenderer(32) as r:
             np.testing.assert_array_equal(images[1], r.render_file(real_data / "meshes" / "m431.off"))
@@ -328,11 +329,16 @@ def test_shard_contract_and_skip_report(tmp_path, real_data, capsys):
     assert "NaN" in report["reason"][0] and "not found" in report["reason"][1]
     assert "views/s" in capsys.readouterr().err  # the tqdm bar, with its rate
 
-    # shard 1 = rows 5.. of the manifest: one good mesh, an empty skip report with its header
-    render_shard(models, 1, tmp_path / "v1.h5", tmp_path / "v1.skipped.csv", cfg)
+    # shard 2 of 3 = rows 4 and 5 of the manifest: two good meshes, an empty skip report with its header
+    render_shard(models, 2, tmp_path / "v1.h5", tmp_path / "v1.skipped.csv", replace(cfg, shards=3))
     with h5py.File(tmp_path / "v1.h5") as f:
-        assert list(read_strings(f["ids"])) == ["m689"]
+        assert list(read_strings(f["ids"])) == ["m432", "m689"]
     assert (tmp_path / "v1.skipped.csv").read_text().strip() == "id,path,reason"
+
+    # more shards than meshes: shard 0 of 7 is empty, and still a valid file
+    render_shard(models, 0, tmp_path / "v2.h5", tmp_path / "v2.skipped.csv", replace(cfg, shards=7))
+    with h5py.File(tmp_path / "v2.h5") as f:
+        assert f["images"].shape == (0, 20, 32, 32) and len(f["ids"]) == len(f["labels"]) == 0
 
 
 def test_shard_error_names_all_bad_meshes_and_writes_nothing(tmp_path, real_data):
@@ -341,7 +347,7 @@ def test_shard_error_names_all_bad_meshes_and_writes_nothing(tmp_path, real_data
         "gone": tmp_path / "x.off",
     }
     models = _manifest(tmp_path, real_data, bad)
-    cfg = RenderConfig(size=32, shard_size=10, compression="lzf")
+    cfg = RenderConfig(size=32, shards=1, compression="lzf")
     with pytest.raises(BadMeshesError) as info:
         render_shard(models, 0, tmp_path / "v.h5", tmp_path / "v.skipped.csv", cfg)
     msg = str(info.value)
@@ -373,9 +379,9 @@ def test_rule_renders_a_shard_with_progress_in_its_log(workflow_dir, real_data):
     cfg_path = workflow_dir / "config" / "config.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg.update(dataset="folder", data_dir=str(workflow_dir / "data"), name="t")
-    cfg["render"].update(size=32, shard_size=3, on_bad_mesh="skip", up="y")
+    cfg["render"].update(size=32, shards=1, on_bad_mesh="skip", up="y")
     cfg_path.write_text(yaml.safe_dump(cfg))
-    manifest = workflow_dir / "results" / "t" / "manifest"  # the checkpoint's outputs, already there
+    manifest = workflow_dir / "results" / "t" / "manifest"  # index_dataset's outputs, already there
     manifest.mkdir(parents=True)
     meshes = real_meshes(real_data)[:2]
     rows = [{"id": p.stem, "class": "c", "label": 0, "path": str(p)} for p in meshes]

@@ -404,22 +404,27 @@ def _sketch_files(folder: Path, n: int) -> list[Path]:
 def test_shard_hdf5_contract(tmp_path: Path) -> None:
     paths = _sketch_files(tmp_path, 7)
     manifest = write_manifest(tmp_path, paths, ["train", "test", "train", "train", "test", "train", "train"])
-    cfg = {"size": 32, "rotations": 20, "step_deg": 18.0, "shard_size": 2, "thicken": "auto"}
+    cfg = {"size": 32, "rotations": 20, "step_deg": 18.0, "shards": 2, "thicken": "auto"}
     out, skipped = tmp_path / "train" / "shard-1.h5", tmp_path / "train" / "shard-1.skipped.csv"
-    assert prepare_shard(manifest, out, skipped, split="train", shard=1, cfg=cfg) == 2
+    assert prepare_shard(manifest, out, skipped, split="train", shard=1, cfg=cfg) == 3
     with h5py.File(out, "r") as f:
         images = f["images"]
-        assert images.shape == (2, 20, 32, 32) and images.dtype == np.uint8
+        assert images.shape == (3, 20, 32, 32) and images.dtype == np.uint8
         assert images.chunks == (1, 20, 32, 32) and images.compression == "gzip"
-        assert list(read_strings(f["ids"])) == ["s3", "s5"]  # train rows 2 and 3, in file order
-        assert f["labels"].dtype == np.int64 and list(f["labels"][()]) == [0, 2]
+        assert list(read_strings(f["ids"])) == ["s3", "s5", "s6"]  # train rows 2..4 (of 5), in file order
+        assert f["labels"].dtype == np.int64 and list(f["labels"][()]) == [0, 2, 0]
         expected = preprocess_sketch(paths[3], SketchConfig(**cfg))
         assert np.array_equal(images[0], expected)
     assert read_attrs(out) == {"rotations": 20, "step_deg": 18.0, "split": "train", "size": 32}
     report = pd.read_csv(skipped)
     assert list(report.columns) == ["id", "path", "reason"] and report.empty
-    with pytest.raises(ValueError, match="shard 3 of split 'train' is empty"):
+    with pytest.raises(ValueError, match="shard 3 out of range: there are 2 shards"):
         prepare_shard(manifest, out, skipped, split="train", shard=3, cfg=cfg)
+    # more shards than sketches (2 test sketches, 3 shards): shard 0 is empty, and still a valid file
+    empty = tmp_path / "test" / "shard-0.h5"
+    assert prepare_shard(manifest, empty, skipped, split="test", shard=0, cfg={**cfg, "shards": 3}) == 0
+    with h5py.File(empty, "r") as f:
+        assert f["images"].shape == (0, 20, 32, 32) and len(f["ids"]) == len(f["labels"]) == 0
 
 
 def _shard_with_bad_files(tmp_path: Path) -> tuple[Path, list[Path]]:
@@ -434,7 +439,9 @@ def test_shard_error_lists_every_bad_file(tmp_path: Path) -> None:
     manifest, _ = _shard_with_bad_files(tmp_path)
     out = tmp_path / "out" / "shard-0.h5"
     with pytest.raises(SketchShardError) as err:
-        prepare_shard(manifest, out, tmp_path / "out" / "s.csv", split="train", shard=0, cfg={"size": 32})
+        prepare_shard(
+            manifest, out, tmp_path / "out" / "s.csv", split="train", shard=0, cfg={"size": 32, "shards": 1}
+        )
     assert len(err.value.problems) == 2
     assert "cut.png (id s1): truncated" in str(err.value) and "white.png (id s3): no ink" in str(err.value)
     assert not out.exists() and list((tmp_path / "out").iterdir()) == []
@@ -443,7 +450,7 @@ def test_shard_error_lists_every_bad_file(tmp_path: Path) -> None:
 def test_shard_skip_mode_leaves_out_and_lists(tmp_path: Path) -> None:
     manifest, paths = _shard_with_bad_files(tmp_path)
     out, skipped = tmp_path / "shard-0.h5", tmp_path / "shard-0.skipped.csv"
-    cfg = {"size": 32, "on_bad_sketch": "skip", "compression": "lzf"}
+    cfg = {"size": 32, "shards": 1, "on_bad_sketch": "skip", "compression": "lzf"}
     assert prepare_shard(manifest, out, skipped, split="train", shard=0, cfg=cfg) == 3
     with h5py.File(out, "r") as f:
         assert list(read_strings(f["ids"])) == ["s0", "s2", "s4"] and f["images"].shape[0] == 3
@@ -477,15 +484,16 @@ def test_rule_prepare_sketches(workflow_dir: Path, real_data: Path) -> None:
     config_file = workflow_dir / "config" / "config.yaml"
     config = yaml.safe_load(config_file.read_text())
     config.update(dataset="folder", data_dir=str(root))
-    config["sketches"].update(shard_size=3, size=48)
+    config["sketches"].update(shards=2, size=48)
     config_file.write_text(yaml.safe_dump(config))
     if not (workflow_dir / "envs").exists():  # conda: directives point there
         shutil.copytree(Path(__file__).resolve().parents[1] / "envs", workflow_dir / "envs")
     run_snakemake(workflow_dir, "all_sketches")
     res = workflow_dir / "results" / "folder" / "sketches"
     assert sorted(p.name for p in (res / "train").glob("*.h5")) == ["shard-0.h5", "shard-1.h5"]
-    with h5py.File(res / "test" / "shard-0.h5", "r") as f:
-        assert f["images"].shape == (2, 20, 48, 48) and f.attrs["split"] == "test"
+    for shard in (0, 1):  # two test sketches, one per shard
+        with h5py.File(res / "test" / f"shard-{shard}.h5", "r") as f:
+            assert f["images"].shape == (1, 20, 48, 48) and f.attrs["split"] == "test"
     assert (
         (workflow_dir / "logs" / "folder" / "prepare_sketches" / "train-shard-0.log")
         .read_text()

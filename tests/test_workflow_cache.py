@@ -158,18 +158,11 @@ def test_metric_parameter_change_reruns_only_metric_and_after(run_copy):
 def test_forcerun_reruns_the_stage_and_what_follows(finished, rule):
     planned = _rules(_planned_jobs(_smk(finished, "-n", "-R", rule)))
     assert rule in planned
-    assert not planned & UPSTREAM[rule], planned
-    if rule != "synthesize_dataset" and rule != "index_dataset":  # jobs after a checkpoint: known once it ran
-        assert planned == {rule} | DOWNSTREAM[rule], planned
+    assert planned == {rule} | DOWNSTREAM[rule], planned
 
 
-AFTER_CHECKPOINT = ["views", "sketches", "backbone", "features", "metric", "eval", "report"]
-SNAKEMAKE_2824 = pytest.mark.xfail(
-    strict=True,
-    reason="snakemake#2824 (9.27.1): --until a rule whose jobs come from the index_dataset checkpoint "
-    "plans nothing; use the stage's files as targets",
-)
-BETWEEN_CHECKPOINT_AND_METRIC = ["render_views", "prepare_sketches", "train_backbone", "extract_features"]
+AFTER_MANIFEST = ["views", "sketches", "backbone", "features", "metric", "eval", "report"]
+BETWEEN_MANIFEST_AND_METRIC = ["render_views", "prepare_sketches", "train_backbone", "extract_features"]
 # One output of each stage, as a target: what precedes it must run, nothing after it.
 STAGE_TARGET = {
     "render_views": f"{RES}/views/shard-0.h5",
@@ -181,17 +174,14 @@ STAGE_TARGET = {
 
 @pytest.fixture
 def manifest_only(run_copy) -> Path:
-    """The finished copy with everything after the index_dataset checkpoint removed."""
-    for folder in AFTER_CHECKPOINT:
+    """The finished copy with everything after the manifests removed."""
+    for folder in AFTER_MANIFEST:
         shutil.rmtree(run_copy / RES / folder)
     return run_copy
 
 
 @needs_stages
-@pytest.mark.parametrize(
-    "rule",
-    [pytest.param(r, marks=SNAKEMAKE_2824) if r in BETWEEN_CHECKPOINT_AND_METRIC else r for r in STAGES],
-)
+@pytest.mark.parametrize("rule", STAGES)
 def test_until_runs_the_stage_and_what_precedes(manifest_only, rule):
     if rule in ("synthesize_dataset", "index_dataset"):
         planned = _rules(_planned_jobs(_smk(manifest_only, "-n", "-R", rule, "--until", rule)))
@@ -201,7 +191,7 @@ def test_until_runs_the_stage_and_what_precedes(manifest_only, rule):
 
 
 @needs_stages
-@pytest.mark.parametrize("rule", BETWEEN_CHECKPOINT_AND_METRIC)
+@pytest.mark.parametrize("rule", BETWEEN_MANIFEST_AND_METRIC)
 def test_stage_target_runs_the_stage_and_what_precedes(manifest_only, rule):
     planned = _rules(_planned_jobs(_smk(manifest_only, "-n", STAGE_TARGET[rule])))
     assert rule in planned and planned <= UPSTREAM[rule] | {rule}, planned
@@ -209,11 +199,13 @@ def test_stage_target_runs_the_stage_and_what_precedes(manifest_only, rule):
 
 
 @needs_stages
-@SNAKEMAKE_2824
 def test_until_on_a_fresh_tree(workflow_dir):
-    shutil.copytree(REPO / "envs", workflow_dir / "envs")
-    _smk(workflow_dir, "--until", "render_views")
-    assert list((workflow_dir / RES / "views").glob("shard-*.h5"))
+    """`--until prepare_sketches` from nothing: dataset, manifests and every sketch shard, nothing more."""
+    _smk(workflow_dir, "--until", "prepare_sketches")
+    shards = yaml.safe_load((workflow_dir / CONFIG).read_text())["sketches"]["shards"]
+    made = sorted(p.relative_to(workflow_dir / RES / "sketches") for p in (workflow_dir / RES).rglob("*.h5"))
+    assert made == [Path(s) / f"shard-{i}.h5" for s in ("test", "train") for i in range(shards)], made
+    assert _planned_jobs(_smk(workflow_dir, "-n", "--until", "prepare_sketches")) == {}
 
 
 @needs_stages

@@ -21,3 +21,16 @@ def holdout_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.nd
         val.append(idx[:n_val])
         train.append(idx[n_val:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def shard_bounds(n: int, shard: int, shards: int) -> tuple[int, int]:
+    """Rows [start, stop) of shard `shard` of `shards` over `n` rows in order: sizes differ by at most one.
+
+    Shard i holds rows [i*n//shards, (i+1)*n//shards); with fewer rows than shards some shards are empty.
+    A fixed shard count (not a size) lets the workflow know its jobs before the manifests exist.
+    """
+    if shards < 1:
+        raise ValueError(f"shards must be >= 1, not {shards}")
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} out of range: there are {shards} shards (0..{shards - 1})")
+    return shard * n // shards, (shard + 1) * n // shards

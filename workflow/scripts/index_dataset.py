@@ -1,4 +1,4 @@
-"""Snakemake entry point of checkpoint `index_dataset`."""
+"""Snakemake entry point of rule `index_dataset`."""
 
 from bwot.datasets import write_manifests
 from bwot.logs import setup_logging

@@ -18,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="mode", required=True)
     shard = sub.add_parser("shard", help="one shard of a models manifest -> views HDF5 + skip report")
     shard.add_argument("--models", type=Path, required=True, help="models.csv (id,class,label,path)")
-    shard.add_argument("--shard", type=int, default=0)
-    shard.add_argument("--shard-size", type=int, default=64)
+    shard.add_argument("--shard", type=int, default=0, help="which shard (0..shards-1)")
+    shard.add_argument("--shards", type=int, default=1, help="shards models.csv is cut into (default: one)")
     shard.add_argument("--out", type=Path, required=True, help="views HDF5 (skip report: <out>.skipped.csv)")
     shard.add_argument("--on-bad-mesh", choices=["error", "skip"], default="error")
     shard.add_argument("--compression", choices=["gzip", "lzf"], default="gzip")
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if args.mode == "shard":
         from bwot.render.shard import RenderConfig, render_shard
 
-        cfg = RenderConfig(args.rig, args.size, args.shard_size, args.up, args.compression, args.on_bad_mesh)
+        cfg = RenderConfig(args.rig, args.size, args.shards, args.up, args.compression, args.on_bad_mesh)
         skipped_csv = args.out.with_name(args.out.stem + ".skipped.csv")
         render_shard(args.models, args.shard, args.out, skipped_csv, cfg)
         return 0

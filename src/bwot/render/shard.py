@@ -1,4 +1,4 @@
-"""One render shard: rows [i*shard_size, (i+1)*shard_size) of models.csv -> views HDF5 + skip report."""
+"""One render shard: rows [i*n//N, (i+1)*n//N) of models.csv (N = `shards`) -> views HDF5 + skip report."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from bwot.datasets import read_manifest
 from bwot.io import h5_writer, set_attrs, write_csv, write_strings
 from bwot.render.meshes import BadMeshError
 from bwot.render.renderer import ViewRenderer
+from bwot.splits import shard_bounds
 
 log = logging.getLogger(__name__)
 COLUMNS = ("id", "label", "path")
@@ -27,7 +28,7 @@ class RenderConfig:
 
     rig: str = "dodecahedron20"
     size: int = 64
-    shard_size: int = 64
+    shards: int = 4
     up: str = "y"
     compression: str = "gzip"
     on_bad_mesh: str = "error"
@@ -42,13 +43,14 @@ class BadMeshesError(ValueError):
     """Raised with every bad mesh of a shard when `on_bad_mesh` is `error`."""
 
 
-def shard_rows(models_csv: str | Path, shard: int, shard_size: int) -> pd.DataFrame:
-    """Rows of shard `shard` of the models manifest (file order)."""
+def shard_rows(models_csv: str | Path, shard: int, shards: int) -> pd.DataFrame:
+    """Rows of shard `shard` of `shards` of the models manifest (file order; may be empty)."""
     table = read_manifest(models_csv)
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{models_csv}: missing column(s) {missing} (has {list(table.columns)})")
-    return table.iloc[shard * shard_size : (shard + 1) * shard_size].reset_index(drop=True)
+    start, stop = shard_bounds(len(table), shard, shards)
+    return table.iloc[start:stop].reset_index(drop=True)
 
 
 def render_shard(
@@ -64,7 +66,7 @@ def render_shard(
     Bad meshes are all collected first; then, with `on_bad_mesh: error`, one BadMeshesError names each
     file and reason (and nothing is written), or with `skip` they are left out and listed in `skipped_csv`.
     """
-    rows = shard_rows(models_csv, shard, cfg.shard_size)
+    rows = shard_rows(models_csv, shard, cfg.shards)
     bad: list[dict[str, str]] = []
     with ViewRenderer(cfg.size, cfg.rig, cfg.up, threads=threads) as renderer, h5_writer(views_h5) as f:
         n_views, size = renderer.views, cfg.size

@@ -16,8 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", type=Path, help="sketches.csv (with --split), or sketch files")
     parser.add_argument("--out", type=Path, required=True, help="shard .h5, or preview .png for files")
     parser.add_argument("--split", choices=["train", "test"], help="manifest split (shard mode)")
-    parser.add_argument("--shard", type=int, default=0)
-    parser.add_argument("--shard-size", type=int, default=SketchConfig.shard_size)
+    parser.add_argument("--shard", type=int, default=0, help="which shard (0..shards-1)")
+    parser.add_argument("--shards", type=int, default=1, help="shards the split is cut into (default: one)")
     parser.add_argument("--size", type=int, default=SketchConfig.size)
     parser.add_argument("--thicken", choices=["auto", "never", "always"], default=SketchConfig.thicken)
     parser.add_argument("--on-bad-sketch", choices=["error", "skip"], default=SketchConfig.on_bad_sketch)
@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = SketchConfig(
-        size=args.size, shard_size=args.shard_size, thicken=args.thicken, on_bad_sketch=args.on_bad_sketch
+        size=args.size, shards=args.shards, thicken=args.thicken, on_bad_sketch=args.on_bad_sketch
     )
     if args.split:
         skipped = args.out.with_name(args.out.stem + ".skipped.csv")

@@ -23,7 +23,7 @@ class SketchConfig:
     size: int = 64
     rotations: int = 20
     step_deg: float = 18.0
-    shard_size: int = 256
+    shards: int = 2
     margin: float = 0.05
     thicken: str = "auto"
     min_stroke: float = 2.0

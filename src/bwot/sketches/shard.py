@@ -1,8 +1,9 @@
 """One shard of one split of the sketches manifest -> the sketch HDF5 of DESIGN.md §2 + its skip report.
 
-Shard i of split s holds rows [i * shard_size, (i + 1) * shard_size) of the manifest rows whose split is
-s, in file order. Every bad file is collected first: with on_bad_sketch=error the shard fails listing all
-of them (nothing is written), with skip they are left out and listed in the skip report (id,path,reason).
+Shard i of split s holds rows [i*n//N, (i+1)*n//N) of the n manifest rows whose split is s, in file order
+(N = `shards`; a shard may be empty when a split has fewer sketches than shards). Every bad file is
+collected first: with on_bad_sketch=error the shard fails listing all of them (nothing is written), with
+skip they are left out and listed in the skip report (id,path,reason).
 """
 
 from __future__ import annotations
@@ -20,24 +21,21 @@ from bwot.datasets.manifest import read_manifest
 from bwot.io import h5_writer, set_attrs, write_csv, write_strings
 from bwot.sketches.errors import SketchError, SketchShardError
 from bwot.sketches.pipeline import SketchConfig, preprocess_sketch
+from bwot.splits import shard_bounds
 
 log = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 SKIP_COLUMNS = ["id", "path", "reason"]
 
 
-def shard_rows(manifest: pd.DataFrame, split: str, shard: int, shard_size: int) -> pd.DataFrame:
-    """The manifest rows of shard `shard` of `split` (file order)."""
+def shard_rows(manifest: pd.DataFrame, split: str, shard: int, shards: int) -> pd.DataFrame:
+    """The manifest rows of shard `shard` of `shards` of `split` (file order; may be empty)."""
     missing = sorted({"id", "label", "split", "path"} - set(manifest.columns))
     if missing:
         raise ValueError(f"sketches manifest lacks column(s) {', '.join(missing)}")
     rows = manifest[manifest["split"] == split]
-    part = rows.iloc[shard * shard_size : (shard + 1) * shard_size]
-    if part.empty:
-        raise ValueError(
-            f"shard {shard} of split {split!r} is empty ({len(rows)} sketches, {shard_size} a shard)"
-        )
-    return part
+    start, stop = shard_bounds(len(rows), shard, shards)
+    return rows.iloc[start:stop]
 
 
 def prepare_shard(
@@ -51,7 +49,7 @@ def prepare_shard(
 ) -> int:
     """Preprocess one shard and write it atomically; return the number of sketches written."""
     cfg = cfg if isinstance(cfg, SketchConfig) else SketchConfig.from_mapping(cfg)
-    rows = shard_rows(read_manifest(manifest_csv), split, shard, cfg.shard_size)
+    rows = shard_rows(read_manifest(manifest_csv), split, shard, cfg.shards)
     n, size = len(rows), cfg.size
     log.info("%s shard %d: %d sketches from %s -> %s", split, shard, n, manifest_csv, out_h5)
     ids, labels, bad = [], [], []
