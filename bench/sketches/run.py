@@ -2,8 +2,11 @@
 
 Generates SHREC-like sketches (smooth pen strokes, 2-6 px wide, on white; a third stored as RGBA with
 the ink in the alpha channel, as some SHREC files are), then times, in this one process (one core):
-decoding alone, each step of the preprocessing, and `prepare_shard` end to end (HDF5 written, gzip and
-lzf). Writes bench/out/sketches.json and prints a Markdown table.
+decoding alone (libpng fast path and Pillow only), each step of the preprocessing, `preprocess_sketch`
+per format, and `prepare_shard` end to end (HDF5 written: gzip and lzf on the mix, gzip per format).
+Also times the HDF5 writing alone: h5py's gzip filter against chunks compressed by zlib-ng and written
+with `write_direct_chunk` (same gzip-filtered dataset). Writes bench/out/sketches-<size>.json and prints a
+Markdown table.
 
     .venv/bin/python bench/sketches/run.py [--n 60] [--size 64] [--repeat 3]
     .venv/bin/python bench/sketches/run.py --figure docs/img/sketch_rotations.png   # the README picture
@@ -12,12 +15,15 @@ lzf). Writes bench/out/sketches.json and prints a Markdown table.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import tempfile
 import time
 from pathlib import Path
 
+import h5py
+import imagecodecs
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
@@ -84,6 +90,36 @@ def rates(fn, items: list, repeat: int) -> tuple[float, float, float]:
     return n / best_pass, n / float(best_item.sum()), n / max(best_cpu, 1e-9)
 
 
+def _write_h5py(path: Path, images: list[np.ndarray]) -> None:
+    """The sketch shard's images dataset written as prepare_shard does: one gzip-1 chunk a sketch."""
+    with h5py.File(path, "w") as f:
+        dset = f.create_dataset(
+            "images",
+            (len(images), *images[0].shape),
+            np.uint8,
+            chunks=(1, *images[0].shape),
+            compression="gzip",
+            compression_opts=1,
+        )
+        for i, image in enumerate(images):
+            dset[i] = image
+
+
+def _write_direct(path: Path, images: list[np.ndarray]) -> None:
+    """The same gzip-1 dataset, each chunk deflated by zlib-ng and written with write_direct_chunk."""
+    with h5py.File(path, "w") as f:
+        dset = f.create_dataset(
+            "images",
+            (len(images), *images[0].shape),
+            np.uint8,
+            chunks=(1, *images[0].shape),
+            compression="gzip",
+            compression_opts=1,
+        )
+        for i, image in enumerate(images):
+            dset.id.write_direct_chunk((i, 0, 0, 0), imagecodecs.zlibng_encode(image, level=1))
+
+
 def figure(path: Path, sketch: Path, size: int = 128) -> None:
     """The README picture: a real sketch as stored, and its 20 preprocessed rotations."""
     import matplotlib
@@ -137,10 +173,15 @@ def main() -> None:
         ]
         gray_paths = [p for i, p in enumerate(paths) if i % 3 != 2]
         rgba_paths = [p for i, p in enumerate(paths) if i % 3 == 2]
+        pillow = functools.partial(load_grayscale, fast_png=False)
+        preprocess = functools.partial(preprocess_sketch, cfg=cfg)
         steps = {
-            "decode (Pillow), all": rates(load_grayscale, paths, args.repeat),
+            "decode, all": rates(load_grayscale, paths, args.repeat),
             "decode, grayscale PNGs": rates(load_grayscale, gray_paths, args.repeat),
             "decode, RGBA PNGs (alpha composited)": rates(load_grayscale, rgba_paths, args.repeat),
+            "decode with Pillow only (before), all": rates(pillow, paths, args.repeat),
+            "decode with Pillow only, grayscale PNGs": rates(pillow, gray_paths, args.repeat),
+            "decode with Pillow only, RGBA PNGs": rates(pillow, rgba_paths, args.repeat),
             "find ink": rates(find_ink, grays, args.repeat),
             "normalise (crop, levels, thicken, resize)": rates(
                 lambda gk: normalise(
@@ -150,22 +191,39 @@ def main() -> None:
                 args.repeat,
             ),
             "20 rotations": rates(lambda im: rotations(im, cfg.rotations, cfg.step_deg), normed, args.repeat),
-            "preprocess_sketch (all of the above)": rates(
-                lambda p: preprocess_sketch(p, cfg), paths, args.repeat
-            ),
+            "preprocess_sketch (all of the above), all": rates(preprocess, paths, args.repeat),
+            "preprocess_sketch, grayscale PNGs": rates(preprocess, gray_paths, args.repeat),
+            "preprocess_sketch, RGBA PNGs": rates(preprocess, rgba_paths, args.repeat),
         }
-        manifest = folder / "sketches.csv"
-        rows = [(str(i), "c", 0, "train", str(p)) for i, p in enumerate(paths)]
-        pd.DataFrame(rows, columns=["id", "class", "label", "split", "path"]).to_csv(manifest, index=False)
-        for comp in ("gzip", "lzf"):
-            shard_cfg = SketchConfig(size=args.size, shard_size=args.n, compression=comp)
+        rotated = [preprocess(p) for p in paths]
+        for label, write in (("h5py gzip 1", _write_h5py), ("zlib-ng 1, write_direct_chunk", _write_direct)):
+            whole, _, cpu = rates(lambda _, w=write: w(folder / "w.h5", rotated), [None], args.repeat)
+            steps[f"HDF5 writing alone: {label}"] = (whole * args.n, float("nan"), cpu * args.n)
+        for name, comp, subset in (
+            ("all", "gzip", paths),
+            ("all", "lzf", paths),
+            ("grayscale PNGs", "gzip", gray_paths),
+            ("RGBA PNGs", "gzip", rgba_paths),
+        ):
+            manifest = folder / f"sketches-{len(subset)}.csv"
+            rows = [(str(i), "c", 0, "train", str(p)) for i, p in enumerate(subset)]
+            pd.DataFrame(rows, columns=["id", "class", "label", "split", "path"]).to_csv(
+                manifest, index=False
+            )
+            shard_cfg = SketchConfig(size=args.size, shards=1, compression=comp)
             out = folder / f"shard-{comp}.h5"
 
-            def run(_: object, shard_cfg: SketchConfig = shard_cfg, out: Path = out) -> None:
-                prepare_shard(manifest, out, folder / "skipped.csv", split="train", shard=0, cfg=shard_cfg)
+            def run(
+                _: object, shard_cfg: SketchConfig = shard_cfg, out: Path = out, m: Path = manifest
+            ) -> None:
+                prepare_shard(m, out, folder / "skipped.csv", split="train", shard=0, cfg=shard_cfg)
 
             whole, _, cpu = rates(run, [None], args.repeat)
-            steps[f"prepare_shard end to end, {comp}"] = (whole * args.n, float("nan"), cpu * args.n)
+            steps[f"prepare_shard end to end, {comp}, {name}"] = (
+                whole * len(subset),
+                float("nan"),
+                cpu * len(subset),
+            )
     result = {
         "n": args.n,
         "size": args.size,

@@ -13,6 +13,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import h5py
+import imagecodecs
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
@@ -65,7 +67,7 @@ def prepare_shard(
         progress = tqdm(rows.itertuples(index=False), total=n, file=_LogStream(), mininterval=10, ascii=True)
         for row in progress:
             try:
-                images[len(ids)] = preprocess_sketch(row.path, cfg)
+                _write_item(images, len(ids), preprocess_sketch(row.path, cfg), cfg.compression)
             except SketchError as err:
                 bad.append((row.id, row.path, err.reason))
                 continue
@@ -88,6 +90,18 @@ def prepare_shard(
         log.warning("skipped sketch %s (%s): %s", sid, path, reason)
     log.info("%s shard %d: wrote %d sketches, skipped %d", split, shard, len(ids), len(bad))
     return len(ids)
+
+
+def _write_item(images: h5py.Dataset, i: int, item: np.ndarray, compression: str) -> None:
+    """images[i] = item; gzip chunks are deflated by zlib-ng and written whole (2-3x faster than
+    HDF5's own deflate filter, the same gzip-1 dataset for every reader: one chunk is one item)."""
+    if compression == "gzip":
+        if item.shape != images.chunks[1:] or item.dtype != images.dtype:  # a chunk must be exactly one item
+            raise ValueError(f"item {i}: {item.dtype} {item.shape}, the dataset holds {images.chunks[1:]}")
+        chunk = imagecodecs.zlibng_encode(np.ascontiguousarray(item), level=1)
+        images.id.write_direct_chunk((i, 0, 0, 0), chunk)
+    else:
+        images[i] = item
 
 
 def _compression(kind: str) -> dict[str, Any]:
