@@ -6,11 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
+from conftest import REPO
 
 from bwot.io import h5_writer, write_strings
 from bwot.metric import MetricNets, load_metric_model, save_metric_model, train_metric
 from bwot.metric.data import load_metric_data, mean_average_precision
-from bwot.metric.trainer import CHECKPOINT, HISTORY_COLUMNS, total_steps
+from bwot.metric.trainer import CHECKPOINT, DEFAULTS, HISTORY_COLUMNS, total_steps
 
 
 @pytest.fixture(autouse=True)
@@ -248,3 +250,12 @@ def test_snakemake_resumes_a_killed_train_metric_job(workflow_dir):
     b = torch.load(workflow_dir / target, weights_only=True)["state_dict"]
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_trainer_defaults_are_the_schema_defaults():
+    """The library's defaults (for callers without a config) may not drift from config/schema.yaml."""
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    props = schema["properties"]["metric"]["properties"]
+    defaults = {k: v.get("default") for k, v in props.items() if k != "losses"}
+    assert set(DEFAULTS) == set(defaults)
+    assert {k: v for k, v in DEFAULTS.items() if defaults[k] != v} == {}
