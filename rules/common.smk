@@ -36,7 +36,10 @@ def uses_gpu(device):
 # Shards: a fixed count per stage, so every job is known before the manifests exist.
 VIEW_SHARDS = [f"{RES}/views/shard-{i}.h5" for i in range(config["render"]["shards"])]
 SKETCH_SHARDS = {
-    split: [f"{RES}/sketches/{split}/shard-{i}.h5" for i in range(config["sketches"]["shards"])]
+    split: [
+        f"{RES}/sketches/{split}/shard-{i}.h5"
+        for i in range(config["sketches"]["shards"])
+    ]
     for split in SPLITS
 }
 
