@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
 from bwot.evaluation.evaluate import evaluate, write_outputs
@@ -253,6 +254,10 @@ def fake_upstream(root, losses=LOSSES, dim=8, seed=0):
         stamps.append((level, path))
         return path
 
+    config = root / "config" / "config.yaml"  # one shard per stage, as written below
+    cfg = yaml.safe_load(config.read_text())
+    cfg["render"]["shards"] = cfg["sketches"]["shards"] = 1
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
     made(0, root / "resources" / "builtin").mkdir(parents=True)
     (res / "manifest").mkdir(parents=True)
     names = [CLASSES[c] for c in range(n_classes)]
