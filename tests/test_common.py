@@ -67,7 +67,18 @@ def test_shard_bounds_cover_every_row_once_in_order(n, shards):
 
 
 def test_shard_bounds_refuse_a_shard_out_of_range():
-    with pytest.raises(ValueError, match="shard 3 out of range: there are 3 shards"):
+    with pytest.raises(ValueError, match=r"shard 3 out of range 0\.\.2 \(shards: 3\)"):
         shard_bounds(10, 3, 3)
     with pytest.raises(ValueError, match="shards must be >= 1"):
         shard_bounds(10, 0, 0)
+
+
+def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
+    from bwot.cli import main
+
+    (tmp_path / "sketches.csv").write_text("id,class,label,split,path\n")
+    args = ["sketches", str(tmp_path / "sketches.csv"), "--split", "train", "--out", str(tmp_path / "o.h5")]
+    assert main([*args, "--shard", "3"]) == 1
+    assert capsys.readouterr().err.strip() == "bwot sketches: error: shard 3 out of range 0..0 (shards: 1)"
+    assert main(["sketches", str(tmp_path / "missing.csv"), "--split", "train", "--out", "o.h5"]) == 1
+    assert "missing.csv" in capsys.readouterr().err

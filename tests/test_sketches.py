@@ -29,6 +29,7 @@ from bwot.sketches import (
     rotations,
 )
 from bwot.sketches.ink import stroke_width
+from bwot.sketches.shard import _deflate_only, _write_item
 
 # ---------------------------------------------------------------- helpers
 
@@ -418,7 +419,7 @@ def test_shard_hdf5_contract(tmp_path: Path) -> None:
     assert read_attrs(out) == {"rotations": 20, "step_deg": 18.0, "split": "train", "size": 32}
     report = pd.read_csv(skipped)
     assert list(report.columns) == ["id", "path", "reason"] and report.empty
-    with pytest.raises(ValueError, match="shard 3 out of range: there are 2 shards"):
+    with pytest.raises(ValueError, match=r"shard 3 out of range 0\.\.1 \(shards: 2\)"):
         prepare_shard(manifest, out, skipped, split="train", shard=3, cfg=cfg)
     # more shards than sketches (2 test sketches, 3 shards): shard 0 is empty, and still a valid file
     empty = tmp_path / "test" / "shard-0.h5"
@@ -447,19 +448,41 @@ def test_shard_error_lists_every_bad_file(tmp_path: Path) -> None:
     assert not out.exists() and list((tmp_path / "out").iterdir()) == []
 
 
-def test_shard_skip_mode_leaves_out_and_lists(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compression", ["gzip", "lzf", "none"])
+def test_shard_skip_mode_leaves_out_and_lists(tmp_path: Path, compression: str) -> None:
     manifest, paths = _shard_with_bad_files(tmp_path)
     out, skipped = tmp_path / "shard-0.h5", tmp_path / "shard-0.skipped.csv"
-    cfg = {"size": 32, "shards": 1, "on_bad_sketch": "skip", "compression": "lzf"}
+    cfg = {"size": 32, "shards": 1, "on_bad_sketch": "skip", "compression": compression}
     assert prepare_shard(manifest, out, skipped, split="train", shard=0, cfg=cfg) == 3
     with h5py.File(out, "r") as f:
         assert list(read_strings(f["ids"])) == ["s0", "s2", "s4"] and f["images"].shape[0] == 3
-        assert f["images"].compression == "lzf"
+        assert f["images"].compression == (None if compression == "none" else compression)
+        for stored, path in zip(f["images"], [paths[0], paths[2], paths[4]], strict=True):
+            assert np.array_equal(stored, preprocess_sketch(path, SketchConfig(size=32)))
     report = pd.read_csv(skipped, dtype=str)
     assert list(report["id"]) == ["s1", "s3"] and list(report["path"]) == [str(paths[1]), str(paths[3])]
     assert (
         report["reason"].str.contains("truncated").iloc[0] and report["reason"].str.contains("no ink").iloc[1]
     )
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"compression": "gzip", "compression_opts": 1},
+        {"compression": "gzip", "fletcher32": True},
+        {"shuffle": True},
+    ],
+)
+def test_chunks_written_directly_only_under_deflate_alone(tmp_path: Path, filters: dict) -> None:
+    """Deflate alone: the chunk is written whole (zlib-ng); any other filter pipeline goes through h5py."""
+    item = np.random.default_rng(0).integers(0, 256, (20, 16, 16), dtype=np.uint8)
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        images = f.create_dataset("images", (3, 20, 16, 16), np.uint8, chunks=(1, 20, 16, 16), **filters)
+        assert _deflate_only(images) == (filters == {"compression": "gzip", "compression_opts": 1})
+        _write_item(images, 1, item)
+    with h5py.File(tmp_path / "a.h5", "r") as f:
+        assert np.array_equal(f["images"][1], item) and not f["images"][0].any()
 
 
 def test_unknown_config_key_is_an_error(tmp_path: Path) -> None:

@@ -112,11 +112,14 @@ def test_other_pngs_stay_on_pillow(tmp_path: Path, libpng_calls: list[int]) -> N
     Image.fromarray(np.stack([gray, 255 - gray], -1), "LA").save(tmp_path / "la.png")
     Image.fromarray(gray.astype(np.uint16) * 257).save(tmp_path / "wide.png")
     Image.fromarray(gray < 128).save(tmp_path / "bits.png")
+    frames = [Image.fromarray(gray), Image.fromarray(255 - gray)]
+    frames[0].save(tmp_path / "animated.png", save_all=True, append_images=frames[1:])  # APNG
     for path in sorted(tmp_path.glob("*.png")):
         assert load_grayscale(path).shape == gray.shape, path
     assert libpng_calls == []
     # Transparent paper (tRNS on white) composites to white: only the ink is left.
     assert (load_grayscale(tmp_path / "trns_gray.png")[gray == 255] == 255).all()
+    assert np.array_equal(load_grayscale(tmp_path / "animated.png"), gray)  # the first frame, as Pillow
 
 
 def test_rgba_buffer_reuse_does_not_alias_results(tmp_path: Path) -> None:

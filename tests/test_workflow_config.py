@@ -63,7 +63,10 @@ def test_conda_env_installs_what_pyproject_needs():
 
 @pytest.mark.slow
 def test_conda_post_deploy_script_installs_bwot(tmp_path):
-    """envs/bwot.post-deploy.sh, as Snakemake runs it in a new environment: bwot importable from the repo."""
+    """envs/bwot.post-deploy.sh, as Snakemake runs it in a new environment: bwot importable from the repo.
+
+    The editable install builds in pip's isolated environment: setuptools comes from the package index (or
+    pip's cache), like every other package of `make test`."""
     env_dir = tmp_path / "env"
     subprocess.run([sys.executable, "-m", "venv", env_dir], check=True)
     python = env_dir / "bin" / "python"

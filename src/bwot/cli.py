@@ -43,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     from bwot.logs import setup_logging
 
     setup_logging()
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except (ValueError, OSError) as err:  # bad input (every message names the file and the problem)
+        print(f"bwot {name}: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

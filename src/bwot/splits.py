@@ -32,5 +32,5 @@ def shard_bounds(n: int, shard: int, shards: int) -> tuple[int, int]:
     if shards < 1:
         raise ValueError(f"shards must be >= 1, not {shards}")
     if not 0 <= shard < shards:
-        raise ValueError(f"shard {shard} out of range: there are {shards} shards (0..{shards - 1})")
+        raise ValueError(f"shard {shard} out of range 0..{shards - 1} (shards: {shards})")
     return shard * n // shards, (shard + 1) * n // shards

@@ -17,7 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="shard .h5, or preview .png for files")
     parser.add_argument("--split", choices=["train", "test"], help="manifest split (shard mode)")
     parser.add_argument("--shard", type=int, default=0, help="which shard (0..shards-1)")
-    parser.add_argument("--shards", type=int, default=1, help="shards the split is cut into (default: one)")
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help="shards the split is cut into (default 1; the workflow: sketches.shards)",
+    )
     parser.add_argument("--size", type=int, default=SketchConfig.size)
     parser.add_argument("--thicken", choices=["auto", "never", "always"], default=SketchConfig.thicken)
     parser.add_argument("--on-bad-sketch", choices=["error", "skip"], default=SketchConfig.on_bad_sketch)

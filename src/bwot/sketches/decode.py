@@ -9,18 +9,19 @@ Fast path: the two common sketch PNGs, 8-bit grayscale and 8-bit RGBA (no palett
 interlaced, not animated), are decoded by libpng through imagecodecs (about twice Pillow's speed; the
 same pixels, bit for bit), and RGBA whose colour is black everywhere (the ink in the alpha channel) is
 composited as 255 - alpha, which is exactly what Pillow's blend gives then. Whatever libpng refuses is
-decoded again by Pillow, so a bad file gets Pillow's verdict and reason as before.
+decoded again by Pillow, so a bad file gets Pillow's verdict and reason. One difference remains: metadata
+chunks after the image data (text, time) are checked by Pillow only when it decodes the file itself.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 import threading
 import warnings
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import imagecodecs
 import numpy as np
@@ -44,33 +45,35 @@ def load_grayscale(
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        f = open(path, "rb")  # closed by the `with f` below; Pillow reads only what it needs
     except OSError as err:
         raise SketchError(str(path), f"cannot read file ({err.strerror or err})") from err
-    if not data:
-        raise SketchError(str(path), "empty file (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                _check_header(path, img)
-                fast = _decode_png_fast(img, data) if fast_png else None
-                if fast is not None:
-                    return fast
-                if min_side and img.format in ("JPEG", "MPO"):
-                    img.draft("L", _draft_size(img.size, min_side))
-                img.load()
-                return to_gray(img)
-    except SketchError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise SketchError(str(path), f"decompression bomb refused by Pillow ({err})") from err
-    except UnidentifiedImageError as err:
-        zero = _zero_size_png(data)
-        reason = zero or "not a readable image (unknown or corrupt header)"
-        raise SketchError(str(path), reason) from err
-    except (OSError, SyntaxError, ValueError, EOFError, zlib.error) as err:
-        raise SketchError(str(path), f"truncated or corrupt image data ({err})") from err
+    with f:
+        if os.fstat(f.fileno()).st_size == 0:
+            raise SketchError(str(path), "empty file (0 bytes)")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(f) as img:
+                    _check_header(path, img)
+                    fast = _decode_png_fast(img, f) if fast_png else None
+                    if fast is not None:
+                        return fast
+                    if min_side and img.format in ("JPEG", "MPO"):
+                        img.draft("L", _draft_size(img.size, min_side))
+                    img.load()
+                    return to_gray(img)
+        except SketchError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+            raise SketchError(str(path), f"decompression bomb refused by Pillow ({err})") from err
+        except UnidentifiedImageError as err:
+            f.seek(0)
+            zero = _zero_size_png(f.read(24))
+            reason = zero or "not a readable image (unknown or corrupt header)"
+            raise SketchError(str(path), reason) from err
+        except (OSError, SyntaxError, ValueError, EOFError, zlib.error) as err:
+            raise SketchError(str(path), f"truncated or corrupt image data ({err})") from err
 
 
 def _check_header(path: Path, img: Image.Image) -> None:
@@ -90,7 +93,7 @@ def _zero_size_png(data: bytes) -> str | None:
     return None
 
 
-def _decode_png_fast(img: Image.Image, data: bytes) -> np.ndarray | None:
+def _decode_png_fast(img: Image.Image, f: BinaryIO) -> np.ndarray | None:
     """The grayscale of an 8-bit grayscale or RGBA PNG decoded by libpng; None: let Pillow decode it.
 
     Only files whose pixels libpng and Pillow store alike take this path (Pillow's tile raw mode equals
@@ -104,9 +107,11 @@ def _decode_png_fast(img: Image.Image, data: bytes) -> np.ndarray | None:
         return None
     if getattr(img, "n_frames", 1) != 1:
         return None
+    f.seek(0)
+    data = f.read()  # only now the whole file: Pillow found an image of an allowed size in its header
     try:
         arr = imagecodecs.png_decode(data, out=_rgba_buffer(img.size) if img.mode == "RGBA" else None)
-    except Exception:  # any libpng complaint: Pillow decodes the file again and words the error
+    except (RuntimeError, ValueError, MemoryError):  # libpng refused (PngError): Pillow decodes, words it
         return None
     shape = (img.height, img.width) if img.mode == "L" else (img.height, img.width, 4)
     if arr.dtype != np.uint8 or arr.shape != shape:

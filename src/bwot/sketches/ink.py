@@ -115,13 +115,14 @@ def remove_specks(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     pad = ISOLATION_CELLS
     specks = []
     for label in small:
-        rows, cols = boxes[label - 1]
+        box_rows, box_cols = boxes[label - 1]
         around = (
-            slice(max(0, rows.start - pad), rows.stop + pad),
-            slice(max(0, cols.start - pad), cols.stop + pad),
+            slice(max(0, box_rows.start - pad), box_rows.stop + pad),
+            slice(max(0, box_cols.start - pad), box_cols.stop + pad),
         )
         if np.count_nonzero(sub[around]) == counts[label]:  # nothing else nearby
-            specks.append(np.argwhere(labels[boxes[label - 1]] == label) + np.array([rows.start, cols.start]))
+            cells = np.argwhere(labels[boxes[label - 1]] == label)
+            specks.append(cells + np.array([box_rows.start, box_cols.start]))
     if not specks:
         return mask, np.empty((0, 2), dtype=np.intp)
     cells = np.concatenate(specks) + np.array([top, left])
