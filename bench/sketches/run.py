@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import h5py
-import imagecodecs
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
@@ -31,6 +30,7 @@ from PIL import Image, ImageDraw
 from bwot.sketches import SketchConfig, find_ink, load_grayscale, prepare_shard, preprocess_sketch
 from bwot.sketches.normalise import normalise
 from bwot.sketches.rotate import rotations
+from bwot.sketches.shard import _write_item
 
 OUT = Path(__file__).resolve().parents[1] / "out"
 SIDE = 1111
@@ -90,8 +90,9 @@ def rates(fn, items: list, repeat: int) -> tuple[float, float, float]:
     return n / best_pass, n / float(best_item.sum()), n / max(best_cpu, 1e-9)
 
 
-def _write_h5py(path: Path, images: list[np.ndarray]) -> None:
-    """The sketch shard's images dataset written as prepare_shard does: one gzip-1 chunk a sketch."""
+def _write_shard_images(path: Path, images: list[np.ndarray], direct: bool) -> None:
+    """The sketch shard's images dataset (one gzip-1 chunk a sketch), written through h5py's filter or,
+    with `direct`, by prepare_shard's own writer (zlib-ng + write_direct_chunk)."""
     with h5py.File(path, "w") as f:
         dset = f.create_dataset(
             "images",
@@ -102,22 +103,10 @@ def _write_h5py(path: Path, images: list[np.ndarray]) -> None:
             compression_opts=1,
         )
         for i, image in enumerate(images):
-            dset[i] = image
-
-
-def _write_direct(path: Path, images: list[np.ndarray]) -> None:
-    """The same gzip-1 dataset, each chunk deflated by zlib-ng and written with write_direct_chunk."""
-    with h5py.File(path, "w") as f:
-        dset = f.create_dataset(
-            "images",
-            (len(images), *images[0].shape),
-            np.uint8,
-            chunks=(1, *images[0].shape),
-            compression="gzip",
-            compression_opts=1,
-        )
-        for i, image in enumerate(images):
-            dset.id.write_direct_chunk((i, 0, 0, 0), imagecodecs.zlibng_encode(image, level=1))
+            if direct:
+                _write_item(dset, i, image)
+            else:
+                dset[i] = image
 
 
 def figure(path: Path, sketch: Path, size: int = 128) -> None:
@@ -196,8 +185,10 @@ def main() -> None:
             "preprocess_sketch, RGBA PNGs": rates(preprocess, rgba_paths, args.repeat),
         }
         rotated = [preprocess(p) for p in paths]
-        for label, write in (("h5py gzip 1", _write_h5py), ("zlib-ng 1, write_direct_chunk", _write_direct)):
-            whole, _, cpu = rates(lambda _, w=write: w(folder / "w.h5", rotated), [None], args.repeat)
+        for label, direct in (("h5py gzip 1", False), ("zlib-ng 1, write_direct_chunk", True)):
+            whole, _, cpu = rates(
+                lambda _, d=direct: _write_shard_images(folder / "w.h5", rotated, d), [None], args.repeat
+            )
             steps[f"HDF5 writing alone: {label}"] = (whole * args.n, float("nan"), cpu * args.n)
         for name, comp, subset in (
             ("all", "gzip", paths),

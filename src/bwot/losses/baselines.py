@@ -29,11 +29,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from bwot.losses.ot import OTOptions, ground_metric
-
-
-def _blocks(s1: Tensor, s2: Tensor, p1: Tensor, p2: Tensor) -> list[tuple[Tensor, Tensor]]:
-    return [(s1, s2), (p1, p2), (s1, p1), (s2, p2)]
+from bwot.losses.ot import OTOptions, block_pairs, ground_metric, stack_blocks
 
 
 def contrastive_blocks(
@@ -49,8 +45,9 @@ def contrastive_blocks(
     margin: float,
 ) -> Tensor:
     """The contrastive loss of each of the four blocks, (4,): mean of GM; the original's loss is their sum."""
-    left, right = torch.stack([s1, p1, s1, s2]), torch.stack([s2, p2, p1, p2])
-    same = torch.stack([ls1, lp1, ls1, ls2]).unsqueeze(-1) == torch.stack([ls2, lp2, lp1, lp2]).unsqueeze(-2)
+    left, right = stack_blocks(s1, s2, p1, p2)
+    left_labels, right_labels = stack_blocks(ls1, ls2, lp1, lp2)
+    same = left_labels.unsqueeze(-1) == right_labels.unsqueeze(-2)
     return ground_metric(left, right, same, margin, OTOptions()).mean((-1, -2))
 
 
@@ -93,11 +90,10 @@ def lifted_blocks(
     margin: float,
 ) -> Tensor:
     """The lifted structured loss of each of the four blocks, (4,); the original's loss is their sum."""
-    labels = [(ls1, ls2), (lp1, lp2), (ls1, lp1), (ls2, lp2)]
     return torch.stack(
         [
             lifted_struct_loss(torch.cat(lab), torch.cat(emb), margin)
-            for emb, lab in zip(_blocks(s1, s2, p1, p2), labels, strict=True)
+            for emb, lab in zip(block_pairs(s1, s2, p1, p2), block_pairs(ls1, ls2, lp1, lp2), strict=True)
         ]
     )
 

@@ -230,6 +230,17 @@ def _check_block(a: Tensor, b: Tensor, labels_a: Tensor, labels_b: Tensor) -> No
 BLOCKS = ("ss", "pp", "sp1", "sp2")  # (s1,s2), (p1,p2), (s1,p1), (s2,p2)
 
 
+def block_pairs(s1: Tensor, s2: Tensor, p1: Tensor, p2: Tensor) -> list[tuple[Tensor, Tensor]]:
+    """The four blocks (s1, s2), (p1, p2), (s1, p1), (s2, p2) in the order of BLOCKS: embeddings or labels."""
+    return [(s1, s2), (p1, p2), (s1, p1), (s2, p2)]
+
+
+def stack_blocks(s1: Tensor, s2: Tensor, p1: Tensor, p2: Tensor) -> tuple[Tensor, Tensor]:
+    """Both sides of the four blocks stacked, (4, B, ...) each: one batched call for all blocks."""
+    left, right = zip(*block_pairs(s1, s2, p1, p2), strict=True)
+    return torch.stack(left), torch.stack(right)
+
+
 class BatchOTLoss(nn.Module):
     """The original's loss: the sum (no averaging) of the batch-wise OT losses of four blocks.
 
@@ -285,10 +296,8 @@ class BatchOTLoss(nn.Module):
                 f"{[len(x) for x in (s1, s2, p1, p2)]} embeddings and "
                 f"{[len(x) for x in (ls1, ls2, lp1, lp2)]} labels"
             )
-        left = torch.stack([s1, p1, s1, s2])
-        right = torch.stack([s2, p2, p1, p2])
-        left_labels = torch.stack([ls1, lp1, ls1, ls2])
-        right_labels = torch.stack([ls2, lp2, lp1, lp2])
+        left, right = stack_blocks(s1, s2, p1, p2)
+        left_labels, right_labels = stack_blocks(ls1, ls2, lp1, lp2)
         return ot_block_losses(
             left,
             right,
