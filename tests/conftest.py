@@ -31,6 +31,18 @@ def real_data() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def real13_dev() -> Path:
+    """../shared/data/real13-dev: a real SHREC'13 development set (589 PSB models, 650 sketches)."""
+    env = os.environ.get("BWOT_REAL13_DEV")
+    path = Path(env) if env else REPO.parent / "shared" / "data" / "real13-dev"
+    if not path.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"real development set missing at {path} (set BWOT_REAL13_DEV)")
+        pytest.skip(f"real development set not found at {path}")
+    return path
+
+
 @pytest.fixture
 def workflow_dir(tmp_path: Path) -> Path:
     """A copy of the workflow in a temporary folder, to run snakemake in isolation."""

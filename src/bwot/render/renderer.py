@@ -7,6 +7,7 @@ usual per-mesh `OffscreenRenderer` pays a context and shader compilation for eve
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from pathlib import Path
@@ -23,10 +24,13 @@ from bwot.render.meshes import BadMeshError, Mesh, clean_and_normalise, face_nor
 from bwot.render.rigs import camera_poses
 
 SHADER_DIR = Path(__file__).with_name("shaders")
+# pyrender culls back faces unless the material is double-sided: real meshes have inconsistent winding
+DOUBLE_SIDED = pyrender.MetallicRoughnessMaterial(doubleSided=True)
 DISTANCE = 3.0  # camera distance from the centre, in units of the mesh's bounding-sphere radius
 FILL = 0.92  # the unit sphere's silhouette radius as a fraction of half the image
 INK = 250  # a pixel darker than this is ink (the background is exactly 255)
 _live = 0  # open ViewRenderers in this process (they share one EGL display)
+log = logging.getLogger(__name__)
 
 
 def camera_yfov(distance: float = DISTANCE, fill: float = FILL) -> float:
@@ -71,29 +75,59 @@ class ViewRenderer:
         return len(self.poses)
 
     def render(self, mesh: Mesh) -> np.ndarray:
-        """Views of a mesh already centred and scaled to the unit sphere: (V, size, size) uint8."""
+        """Views of a mesh already centred and scaled to the unit sphere: (V, size, size) uint8.
+
+        Both sides of every face are drawn (no back-face culling; the shader's |cos| shades a reversed face
+        like the original), so inconsistent winding changes nothing. A view in which the faces leave no ink
+        (an open, zero-thickness surface seen exactly edge-on) is drawn again from the mesh's edges as
+        1-pixel lines, so the surface shows as the line it is.
+        """
+        views, _ = self.render_with_lines(mesh)
+        return views
+
+    def render_with_lines(self, mesh: Mesh) -> tuple[np.ndarray, list[int]]:
+        """`render`, and the indices of the views that were drawn from the edges as lines."""
         tri = mesh.vertices[mesh.faces]  # (m, 3, 3) float64, flat shading: one normal per face
         normals = np.repeat(face_normals(mesh.vertices, mesh.faces), 3, axis=0)
+        views = self._draw(tri.reshape(-1, 3), normals, GLTF.TRIANGLES, range(self.views))
+        blank = blank_views(views)
+        if blank:
+            edges, edge_normals = mesh_edges(mesh)
+            views[blank] = self._draw(edges, edge_normals, GLTF.LINES, blank)
+        return views, blank
+
+    def _draw(self, positions: np.ndarray, normals: np.ndarray, mode: int, cameras) -> np.ndarray:
+        """Render one primitive (triangles or lines, double-sided) from the rig's cameras `cameras`."""
         primitive = pyrender.Primitive(
-            positions=tri.reshape(-1, 3).astype(np.float32),
+            positions=positions.astype(np.float32),
             normals=normals.astype(np.float32),
-            mode=GLTF.TRIANGLES,
+            mode=mode,
+            material=DOUBLE_SIDED,
         )
         if self._mesh_node is not None:
             self._scene.remove_node(self._mesh_node)
         self._mesh_node = self._scene.add(pyrender.Mesh([primitive]))
-        out = np.empty((self.views, self.size, self.size), dtype=np.uint8)
-        for k, pose in enumerate(self.poses):
-            self._scene.set_pose(self._camera_node, pose)
-            out[k], _ = self._gl.render(self._scene)
+        cameras = list(cameras)
+        out = np.empty((len(cameras), self.size, self.size), dtype=np.uint8)
+        for i, k in enumerate(cameras):
+            self._scene.set_pose(self._camera_node, self.poses[k])
+            out[i], _ = self._gl.render(self._scene)
         return out
 
     def render_file(self, path: str | Path) -> np.ndarray:
-        """Load, clean, normalise and render one mesh file; BadMeshError when it cannot be rendered."""
-        views = self.render(clean_and_normalise(load_mesh(path), path))
+        """Load, clean, normalise and render one mesh file; BadMeshError when it cannot be rendered.
+
+        A mesh is bad when it cannot be read or cleaned (meshes.py) or when no view shows any ink. Views
+        drawn as lines (edge-on surfaces) and any view still without ink are logged as warnings.
+        """
+        views, lines = self.render_with_lines(clean_and_normalise(load_mesh(path), path))
         blank = blank_views(views)
+        if len(blank) == len(views):
+            raise BadMeshError(path, f"no ink in any of the {len(views)} views: the mesh is degenerate")
+        if lines:
+            log.warning("%s: views %s show the mesh edge-on: drawn as lines", path, lines)
         if blank:
-            raise BadMeshError(path, f"blank view(s) {blank} of {len(views)}: the mesh is flat or degenerate")
+            log.warning("%s: views %s are still blank (a sub-pixel mesh seen edge-on)", path, blank)
         return views
 
     def close(self) -> None:
@@ -142,6 +176,18 @@ class _GreyRenderer(pyrender.Renderer):
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
         buf = GL.glReadPixels(0, 0, width, height, GL.GL_RED, GL.GL_UNSIGNED_BYTE)
         return np.frombuffer(buf, dtype=np.uint8).reshape(height, width)[::-1], None
+
+
+def mesh_edges(mesh: Mesh) -> tuple[np.ndarray, np.ndarray]:
+    """The mesh's unique edges as line-segment end points (2E, 3) and a normal per end point (the normal
+    of a face the edge belongs to, so the shader lights a line like the surface it bounds)."""
+    f = mesh.faces
+    edges = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+    face_of = np.tile(np.arange(len(f)), 3)
+    edges.sort(axis=1)
+    edges, first = np.unique(edges, axis=0, return_index=True)
+    normals = face_normals(mesh.vertices, f)[face_of[first]]
+    return mesh.vertices[edges].reshape(-1, 3), np.repeat(normals, 2, axis=0)
 
 
 def blank_views(views: np.ndarray) -> list[int]:
