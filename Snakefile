@@ -2,19 +2,36 @@
 
 snakemake --cores N                                   # built-in benchmark (config/config.yaml)
 snakemake --configfile config/shrec13.yaml --cores N  # SHREC13 (set data_dir)
+
+The config is checked by bwot.config against the packaged schema (src/bwot/schema.yaml, the one home of
+every key and default): a config file lists only what differs from the defaults. config/config.yaml is
+read only when no --configfile is given, so another config never inherits the built-in benchmark's keys.
 """
 
 import os
 
-from snakemake.utils import min_version, validate
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version
+
+from bwot.config import Config, ConfigError, preflight
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
-validate(config, "config/schema.yaml")
+try:
+    CFG = Config.from_mapping(
+        config, sources=workflow.overwrite_configfiles or ["config/config.yaml"]
+    )
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+if problems := preflight(CFG):
+    raise WorkflowError(str(ConfigError(problems)))
+config.update(CFG.as_dict())  # every default filled in (captions and params read it)
 # where envs/bwot.post-deploy.sh finds the project when `--sdm conda` builds the environment
 os.environ.setdefault("BWOT_ROOT", workflow.basedir)
 

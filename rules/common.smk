@@ -1,29 +1,25 @@
-# Shared names and input functions. Every path of the pipeline is spelt here once.
+# Shared names and input functions: where each stage's outputs live is spelt in its own rule, and other
+# rules refer to them (rules.<rule>.output.<name>); the folders and shard counts are spelt here.
 import shutil
 
-NAME = config.get("name") or config["dataset"]
+from bwot.losses.registry import LOSSES as LOSS_NAMES
+
+NAME = CFG.run_name
 RES = f"results/{NAME}"
 LOGS = f"logs/{NAME}"
 BENCH = f"benchmarks/{NAME}"
-BUILTIN_ROOT = "resources/builtin"
+LOSSES = CFG.metric.losses
 MODALITIES = ["shapes", "sketches"]
 SPLITS = ["train", "test"]
+RENDER_SHARDS = range(CFG.render.shards)
+SKETCH_SHARDS = range(CFG.sketches.shards)
 
 
 wildcard_constraints:
     shard=r"\d+",
     modality="shapes|sketches",
     split="train|test",
-    loss="ot|contrastive|lifted|npair",
-
-
-def dataset_root():
-    """The dataset root: the generated benchmark for `builtin`, else the configured data_dir."""
-    if config["dataset"] == "builtin":
-        return BUILTIN_ROOT
-    if not config.get("data_dir"):
-        raise ValueError(f"config: dataset '{config['dataset']}' needs data_dir")
-    return config["data_dir"]
+    loss="|".join(LOSS_NAMES),
 
 
 def uses_gpu(device):
@@ -33,24 +29,32 @@ def uses_gpu(device):
     return device == "auto" and shutil.which("nvidia-smi") is not None
 
 
-# Shards: a fixed count per stage, so every job is known before the manifests exist.
-VIEW_SHARDS = [f"{RES}/views/shard-{i}.h5" for i in range(config["render"]["shards"])]
-SKETCH_SHARDS = {
-    split: [
-        f"{RES}/sketches/{split}/shard-{i}.h5"
-        for i in range(config["sketches"]["shards"])
-    ]
-    for split in SPLITS
-}
+def view_shards(kind="views"):
+    """Every views shard (kind `views`) or their skip reports (`skipped`)."""
+    return expand(getattr(rules.render_views.output, kind), shard=RENDER_SHARDS)
+
+
+def sketch_shards(split, kind="sketches"):
+    """Every sketch shard of `split` (kind `sketches`) or their skip reports (`skipped`)."""
+    return expand(
+        getattr(rules.prepare_sketches.output, kind), split=split, shard=SKETCH_SHARDS
+    )
 
 
 def backbone_images(wildcards):
     """Training images of one modality's backbone: views, or the training sketches."""
-    return VIEW_SHARDS if wildcards.modality == "shapes" else SKETCH_SHARDS["train"]
+    if wildcards.modality == "shapes":
+        return view_shards()
+    return sketch_shards("train")
 
 
 def feature_images(wildcards):
     """Images whose features one modality's file holds: views, or train and test sketches."""
     if wildcards.modality == "shapes":
-        return VIEW_SHARDS
-    return SKETCH_SHARDS["train"] + SKETCH_SHARDS["test"]
+        return view_shards()
+    return sketch_shards("train") + sketch_shards("test")
+
+
+def features(modality):
+    """The features file of one modality."""
+    return expand(rules.extract_features.output.features, modality=modality)[0]

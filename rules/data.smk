@@ -3,27 +3,28 @@
 
 rule synthesize_dataset:
     output:
-        directory(BUILTIN_ROOT),
+        directory(CFG.builtin_root),
     log:
-        f"logs/synthesize_dataset.log",
+        f"logs/synthesize_dataset/{os.path.basename(CFG.builtin_root)}.log",
     benchmark:
-        f"benchmarks/synthesize_dataset.tsv"
+        f"benchmarks/synthesize_dataset/{os.path.basename(CFG.builtin_root)}.tsv"
     conda:
         "../envs/bwot.yaml"
-    threads: config["synthetic"]["workers"]
+    # the number of processes changes the time, never the bytes: threads, not a param
+    threads: CFG.synthetic.workers
     resources:
         mem_mb=2000,
         runtime="30m",
     params:
-        cfg=config["synthetic"],
-        seed=config["seed"],
+        cfg={k: v for k, v in config["synthetic"].items() if k != "workers"},
+        seed=CFG.seed,
     script:
         "../workflow/scripts/synthesize_dataset.py"
 
 
 rule index_dataset:
     input:
-        BUILTIN_ROOT if config["dataset"] == "builtin" else [],
+        rules.synthesize_dataset.output if CFG.dataset == "builtin" else [],
     output:
         models=f"{RES}/manifest/models.csv",
         sketches=f"{RES}/manifest/sketches.csv",
@@ -36,7 +37,7 @@ rule index_dataset:
         mem_mb=1000,
         runtime="10m",
     params:
-        dataset=config["dataset"],
-        root=lambda wildcards, input: input[0] if input else dataset_root(),
+        dataset=CFG.dataset,
+        root=lambda wildcards, input: input[0] if input else CFG.data_dir,
     script:
         "../workflow/scripts/index_dataset.py"

@@ -3,10 +3,15 @@
 
 rule evaluate:
     input:
-        model=f"{RES}/metric/{{loss}}/model.pt",
-        shapes=f"{RES}/features/shapes.h5",
-        sketches=f"{RES}/features/sketches.h5",
-        classes=f"{RES}/manifest/classes.txt",
+        model=rules.train_metric.output.model,
+        shapes=features("shapes"),
+        sketches=features("sketches"),
+        classes=rules.index_dataset.output.classes,
+        # every target of the manifest is ranked (skipped ones last) and every skip is reported
+        models=rules.index_dataset.output.models,
+        sketch_manifest=rules.index_dataset.output.sketches,
+        skipped_targets=view_shards("skipped"),
+        skipped_queries=sketch_shards("test", "skipped"),
     output:
         metrics=f"{RES}/eval/{{loss}}/metrics.json",
         pr=f"{RES}/eval/{{loss}}/pr.csv",
@@ -30,6 +35,8 @@ rule evaluate:
         runtime="30m",
     params:
         cfg=config["evaluate"],
-        ranklists=lambda wc: f"{RES}/eval/{wc.loss}/ranklists",
+        ranklists=lambda wc, output: os.path.join(
+            os.path.dirname(output.metrics), "ranklists"
+        ),
     script:
         "../workflow/scripts/evaluate.py"

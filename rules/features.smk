@@ -1,17 +1,20 @@
 # Stage 4: a CNN fine-tuned per modality, then features of every image.
+# Extraction reads only these keys of `features:`: changing a training key reruns it through the model.
 EXTRACT_KEYS = ["device", "extract_batch_size", "workers", "amp"]
-_weights = config["features"]["weights"]
-WEIGHTS_FILE = [] if _weights in (None, "auto", "imagenet") else [_weights]
+# a local weights file is an input: a missing one stops the DAG naming it, a new one reruns
+WEIGHTS_FILE = (
+    [] if CFG.features.weights in (None, "auto", "imagenet") else [CFG.features.weights]
+)
 
 
 rule train_backbone:
     input:
         images=backbone_images,
-        # a local weights file is an input: a missing one stops the DAG naming it, a new one reruns
         weights=WEIGHTS_FILE,
     output:
         model=f"{RES}/backbone/{{modality}}.pt",
         history=f"{RES}/backbone/{{modality}}.history.csv",
+        summary=f"{RES}/backbone/{{modality}}.json",
     log:
         f"{LOGS}/train_backbone/{{modality}}.log",
     benchmark:
@@ -22,17 +25,17 @@ rule train_backbone:
     resources:
         mem_mb=8000,
         runtime="240m",
-        gpu=int(uses_gpu(config["features"]["device"])),
+        gpu=int(uses_gpu(CFG.features.device)),
     params:
         cfg=config["features"],
-        seed=config["seed"],
+        seed=CFG.seed,
     script:
         "../workflow/scripts/train_backbone.py"
 
 
 rule extract_features:
     input:
-        model=f"{RES}/backbone/{{modality}}.pt",
+        model=rules.train_backbone.output.model,
         images=feature_images,
     output:
         features=f"{RES}/features/{{modality}}.h5",
@@ -46,9 +49,8 @@ rule extract_features:
     resources:
         mem_mb=8000,
         runtime="120m",
-        gpu=int(uses_gpu(config["features"]["device"])),
+        gpu=int(uses_gpu(CFG.features.device)),
     params:
-        # only what extraction reads, so changing a training key reruns it through the model alone
         cfg={k: config["features"][k] for k in EXTRACT_KEYS},
     script:
         "../workflow/scripts/extract_features.py"

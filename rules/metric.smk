@@ -3,8 +3,8 @@
 
 rule train_metric:
     input:
-        shapes=f"{RES}/features/shapes.h5",
-        sketches=f"{RES}/features/sketches.h5",
+        shapes=features("shapes"),
+        sketches=features("sketches"),
     output:
         model=f"{RES}/metric/{{loss}}/model.pt",
         history=f"{RES}/metric/{{loss}}/history.csv",
@@ -18,10 +18,12 @@ rule train_metric:
     resources:
         mem_mb=4000,
         runtime="240m",
-        gpu=int(uses_gpu(config["metric"]["device"])),
+        gpu=int(uses_gpu(CFG.metric.device)),
     params:
         cfg=config["metric"],
-        seed=config["seed"],
-        checkpoints=lambda wc: f"{RES}/metric/{wc.loss}/checkpoints",
+        seed=CFG.seed,
+        checkpoints=lambda wc, output: os.path.join(
+            os.path.dirname(output.model), "checkpoints"
+        ),
     script:
         "../workflow/scripts/train_metric.py"

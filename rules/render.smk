@@ -3,7 +3,7 @@
 
 rule render_views:
     input:
-        models=f"{RES}/manifest/models.csv",
+        models=rules.index_dataset.output.models,
     output:
         views=f"{RES}/views/shard-{{shard}}.h5",
         skipped=f"{RES}/views/shard-{{shard}}.skipped.csv",
@@ -18,7 +18,8 @@ rule render_views:
         mem_mb=2000,
         runtime="60m",
     params:
-        cfg=config["render"],
+        # `up: auto` resolved for the dataset (z for the built-in benchmark, y for PSB/SHREC meshes)
+        cfg={**config["render"], "up": CFG.up},
     script:
         "../workflow/scripts/render_views.py"
 
@@ -26,4 +27,4 @@ rule render_views:
 # Target: every views shard and nothing after (`snakemake render`, like `--until render_views`).
 rule render:
     input:
-        VIEW_SHARDS,
+        view_shards(),

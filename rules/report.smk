@@ -1,6 +1,11 @@
 # Stage 6b: the table of all losses, PR curves, convergence and a retrieval gallery.
-LOSSES = config["metric"]["losses"]
 CAPTIONS = "../workflow/report/captions"
+# the paper's protocol, to say how this run differs from it (SHREC datasets only)
+PAPER_CONFIG = (
+    [os.path.join(workflow.basedir, "config", f"{CFG.dataset}.yaml")]
+    if CFG.dataset in ("shrec13", "shrec14")
+    else []
+)
 
 
 report: "../workflow/report/workflow.rst"
@@ -8,13 +13,17 @@ report: "../workflow/report/workflow.rst"
 
 rule report:
     input:
-        metrics=expand(f"{RES}/eval/{{loss}}/metrics.json", loss=LOSSES),
-        pr=expand(f"{RES}/eval/{{loss}}/pr.csv", loss=LOSSES),
-        ranking=expand(f"{RES}/eval/{{loss}}/ranking.npz", loss=LOSSES),
-        history=expand(f"{RES}/metric/{{loss}}/history.csv", loss=LOSSES),
-        views=VIEW_SHARDS,
-        test_sketches=SKETCH_SHARDS["test"],
-        classes=f"{RES}/manifest/classes.txt",
+        metrics=expand(rules.evaluate.output.metrics, loss=LOSSES),
+        pr=expand(rules.evaluate.output.pr, loss=LOSSES),
+        ranking=expand(rules.evaluate.output.ranking, loss=LOSSES),
+        history=expand(rules.train_metric.output.history, loss=LOSSES),
+        backbones=expand(rules.train_backbone.output.summary, modality=MODALITIES),
+        views=view_shards(),
+        test_sketches=sketch_shards("test"),
+        classes=rules.index_dataset.output.classes,
+        models=rules.index_dataset.output.models,
+        sketches=rules.index_dataset.output.sketches,
+        paper_config=PAPER_CONFIG,
     output:
         table=report(
             f"{RES}/report/metrics.md",
@@ -56,9 +65,15 @@ rule report:
         mem_mb=2000,
         runtime="15m",
     params:
-        dataset=config["dataset"],
+        dataset=CFG.dataset,
         name=NAME,
         losses=LOSSES,
         cfg=config["report"],
+        # what the report says of the run: its protocol where there is a paper's to compare with
+        run_config=(
+            CFG.protocol()
+            if PAPER_CONFIG
+            else {"dataset": CFG.dataset, "data_dir": CFG.data_dir}
+        ),
     script:
         "../workflow/scripts/report.py"

@@ -3,7 +3,7 @@
 
 rule prepare_sketches:
     input:
-        sketches=f"{RES}/manifest/sketches.csv",
+        sketches=rules.index_dataset.output.sketches,
     output:
         sketches=f"{RES}/sketches/{{split}}/shard-{{shard}}.h5",
         skipped=f"{RES}/sketches/{{split}}/shard-{{shard}}.skipped.csv",
@@ -23,8 +23,8 @@ rule prepare_sketches:
         "../workflow/scripts/prepare_sketches.py"
 
 
+# Target: every sketch shard of both splits and nothing after (like `--until prepare_sketches`).
 rule all_sketches:
-    # Target: every sketch shard of both splits and nothing after (like `--until prepare_sketches`).
     input:
-        SKETCH_SHARDS["train"],
-        SKETCH_SHARDS["test"],
+        sketch_shards("train"),
+        sketch_shards("test"),

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -55,6 +56,22 @@ def workflow_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def edit_config(workflow_dir: Path, **values) -> dict:
+    """Merge `values` (top-level keys, or a section as a dict of keys) into the workflow copy's
+    config/config.yaml; return the whole validated config (bwot.config.Config.as_dict)."""
+    from bwot.config import Config
+
+    path = workflow_dir / "config" / "config.yaml"
+    cfg = yaml.safe_load(path.read_text()) or {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            cfg.setdefault(key, {}).update(value)
+        else:
+            cfg[key] = value
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return Config.from_mapping(cfg).as_dict() | {"builtin_root": Config.from_mapping(cfg).builtin_root}
+
+
 def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 1800):
     """Run snakemake in `workdir`; return the CompletedProcess (output captured as text)."""
     cmd = [
@@ -71,3 +88,18 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: float 
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """Rule -> job count from the 'Job stats' table of a dry run ({} when nothing is to be done)."""
+    text = proc.stdout + proc.stderr
+    if "Job stats:" not in text:
+        assert "Nothing to be done" in text, text
+        return {}
+    jobs = {}
+    for line in text.split("Job stats:", 1)[1].splitlines()[3:]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs

@@ -10,7 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bwot.evaluation import NoRelevantTargetsError, per_query_metrics, read_ranklist, retrieval_metrics
+from bwot.evaluation import (
+    NoRelevantTargetsError,
+    per_class_table,
+    per_query_metrics,
+    read_ranklist,
+    retrieval_metrics,
+)
 from bwot.evaluation.evaluate import (
     DistanceMatrix,
     evaluate,
@@ -18,6 +24,7 @@ from bwot.evaluation.evaluate import (
     pairwise_distances,
     read_ranking,
 )
+from bwot.evaluation.inventory import Inventory
 from bwot.evaluation.metrics import stable_argsort_rows
 from bwot.evaluation.ranklists import model_name, write_ranklists
 from bwot.evaluation.reference import naive_metrics
@@ -414,3 +421,120 @@ def test_console_script(tmp_path, capsys):
     assert printed["n_queries"] == 36 and printed["protocol"] == "all_rotations"
     assert json.loads((tmp_path / "o" / "metrics.json").read_text()) == printed
     assert len(list((tmp_path / "o" / "ranklists").iterdir())) == 36
+
+
+# ------------------------------------------------------------- every target ranked, skips reported
+
+
+def write_inventory(tmp_path, sketches, shapes, extra_targets=(), extra_queries=(), skip=True):
+    """Manifests listing the feature files' items plus `extra_*` ids (of class 0) that have no features,
+    and (when `skip`) skip reports that give them a reason."""
+    with h5py.File(shapes) as f:
+        t_ids, t_labels = list(f["ids"].asstr()[()]), list(f["labels"][()])
+    with h5py.File(sketches) as f:
+        s_ids, s_labels, splits = (
+            list(f["ids"].asstr()[()]),
+            list(f["labels"][()]),
+            list(f["splits"].asstr()[()]),
+        )
+    for position, tid in extra_targets:
+        t_ids.insert(position, tid)
+        t_labels.insert(position, 0)
+    models = pd.DataFrame({"id": t_ids, "class": [f"c{v}" for v in t_labels], "label": t_labels, "path": "m"})
+    models["path"] = [f"/data/{i}.off" for i in t_ids]
+    s_ids += list(extra_queries)
+    s_labels += [0] * len(extra_queries)
+    splits += ["test"] * len(extra_queries)
+    sk = pd.DataFrame({"id": s_ids, "class": [f"c{v}" for v in s_labels], "label": s_labels, "split": splits})
+    sk["path"] = [f"/data/{i}.png" for i in s_ids]
+    models.to_csv(tmp_path / "models.csv", index=False)
+    sk.to_csv(tmp_path / "sketches.csv", index=False)
+    reason = "no ink in any of the 20 views"
+    pd.DataFrame(
+        [(t, f"/data/{t}.off", reason) for _, t in extra_targets] if skip else [],
+        columns=["id", "path", "reason"],
+    ).to_csv(tmp_path / "views.skipped.csv", index=False)
+    pd.DataFrame(
+        [(q, f"/data/{q}.png", "no ink") for q in extra_queries] if skip else [],
+        columns=["id", "path", "reason"],
+    ).to_csv(tmp_path / "test.skipped.csv", index=False)
+    return Inventory.from_files(
+        tmp_path / "models.csv",
+        tmp_path / "sketches.csv",
+        [tmp_path / "views.skipped.csv"],
+        [tmp_path / "test.skipped.csv"],
+    )
+
+
+def test_skipped_relevant_target_counts_and_is_ranked_last(tmp_path):
+    """The metrics with one skipped target of class 0 equal those of the full ranking with that target
+    moved to the end of every list (C keeps the official class size)."""
+    sketches, shapes = write_features(tmp_path)
+    inventory = write_inventory(tmp_path, sketches, shapes, extra_targets=[(5, "777")])
+    result = evaluate(FakeModel(), sketches, shapes, inventory=inventory)
+    assert len(result.target_ids) == 13 and result.target_ids[5] == "777"
+    with h5py.File(sketches) as f:
+        test = np.flatnonzero(f["splits"].asstr()[()] == "test")
+        q, ql = f["features"][()][test, 0], f["labels"][()][test]
+    with h5py.File(shapes) as f:
+        t, tl = f["pooled"][()], f["labels"][()]
+    d = pairwise_distances(q, t)
+    moved = np.insert(d, 5, d.max() + 1.0, axis=1)  # the skipped target, last in every list
+    expected = retrieval_metrics(moved, ql, np.insert(tl, 5, 0))
+    for key in SCALARS:
+        assert result.summary()[key] == pytest.approx(expected[key], abs=1e-12)
+    # without the skipped target the class-0 queries would have C = 4, not 5: other numbers
+    assert retrieval_metrics(d, ql, tl)["mAP"] != pytest.approx(expected["mAP"])
+    summary = result.summary()
+    assert summary["n_targets"] == 13 and summary["n_targets_skipped"] == 1
+    assert summary["skipped"]["targets"] == [
+        {"id": "777", "class": "c0", "path": "/data/777.off", "reason": "no ink in any of the 20 views"}
+    ]
+    per_class = per_class_table(result.metrics, result.queries.labels, result.target_labels)
+    assert list(per_class["n_targets"]) == [5, 4, 4]
+
+
+def test_skipped_target_is_last_in_every_rank_list(tmp_path):
+    sketches, shapes = write_features(tmp_path)
+    inventory = write_inventory(tmp_path, sketches, shapes, extra_targets=[(0, "777"), (9, "778")])
+    cfg = {"protocol": "upright", "distance": "euclidean", "ranklists": True}
+    evaluate_files(
+        "m", sketches, shapes, outputs(tmp_path), cfg, ranklists_dir=tmp_path / "rl",
+        loader=lambda p, device: FakeModel(), inventory=inventory,
+    )  # fmt: skip
+    for path in (tmp_path / "rl").iterdir():
+        _, names, dist = read_ranklist(path)
+        assert len(names) == 14 and names[-2:] == ["m777", "m778"]  # in manifest order, after the rest
+        assert np.isinf(dist[-2:]).all() and np.isfinite(dist[:-2]).all()
+
+
+def test_skipped_query_sketch_is_listed(tmp_path):
+    sketches, shapes = write_features(tmp_path)
+    inventory = write_inventory(tmp_path, sketches, shapes, extra_queries=["s99"])
+    summary = evaluate(FakeModel(), sketches, shapes, inventory=inventory).summary()
+    assert summary["n_queries"] == 12 and summary["n_queries_skipped"] == 1
+    assert summary["skipped"]["queries"] == [
+        {"id": "s99", "class": "c0", "path": "/data/s99.png", "reason": "no ink"}
+    ]
+
+
+def test_items_missing_without_a_skip_record_are_an_error(tmp_path):
+    sketches, shapes = write_features(tmp_path)
+    inventory = write_inventory(
+        tmp_path, sketches, shapes, extra_targets=[(2, "777"), (3, "778")], extra_queries=["s99"], skip=False
+    )
+    with pytest.raises(
+        ValueError, match=r"2 target\(s\) of the manifest have no features and no skip record: 777, 778"
+    ):
+        evaluate(FakeModel(), sketches, shapes, inventory=inventory)
+    inventory = write_inventory(tmp_path, sketches, shapes, extra_queries=["s99"], skip=False)
+    with pytest.raises(ValueError, match=r"1 test sketch\(s\) .* no skip record: s99"):
+        evaluate(FakeModel(), sketches, shapes, inventory=inventory)
+
+
+def test_features_of_an_unlisted_target_are_an_error(tmp_path):
+    sketches, shapes = write_features(tmp_path)
+    inventory = write_inventory(tmp_path, sketches, shapes)
+    inventory.targets = inventory.targets[inventory.targets["id"] != "101"].reset_index(drop=True)
+    with pytest.raises(ValueError, match=r"shapes.h5: target id\(s\) not in the models manifest: 101"):
+        evaluate(FakeModel(), sketches, shapes, inventory=inventory)

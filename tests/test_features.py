@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 import torch
 import torchvision
-import yaml
-from conftest import REPO, run_snakemake
+from conftest import REPO, edit_config, run_snakemake
 
 from bwot.features import build_backbone, extract_features, load_backbone, resolve_layer, train_backbone
 from bwot.features.backbones import cached_weights_path, load_pretrained, preprocess
@@ -152,7 +151,7 @@ def test_missing_weights_file_fails_naming_it(tmp_path, views):
 
 def test_weights_from_file_and_from_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    assert load_pretrained("resnet18", "auto") is None  # empty cache: from scratch
+    assert load_pretrained("resnet18", "auto") == (None, "scratch")  # empty cache: from scratch
     with pytest.raises(FileNotFoundError, match=r"resnet18-f37072fd\.pth"):
         load_pretrained("resnet18", "imagenet")
     state = torchvision.models.resnet18().state_dict()
@@ -160,7 +159,9 @@ def test_weights_from_file_and_from_cache(tmp_path, monkeypatch):
     cached.parent.mkdir(parents=True)
     torch.save(state, cached)
     for spec in ("auto", "imagenet", str(cached)):
-        net = build_backbone("resnet18", None, 3, load_pretrained("resnet18", spec))
+        loaded, source = load_pretrained("resnet18", spec)
+        assert source == str(cached)
+        net = build_backbone("resnet18", None, 3, loaded)
         torch.testing.assert_close(net.trunk[0][0].weight, state["conv1.weight"].sum(1, keepdim=True))
 
 
@@ -244,16 +245,14 @@ def test_rules_train_and_extract(workflow_dir):
     """The two rules on hand-made manifests and shards (upstream stages not needed)."""
     if not (workflow_dir / "envs").exists():  # the rules name envs/bwot.yaml
         shutil.copytree(REPO / "envs", workflow_dir / "envs")
-    cfg_path = workflow_dir / "config" / "config.yaml"
-    cfg = yaml.safe_load(cfg_path.read_text())
-    cfg["features"].update(
-        {"device": "cpu", "input_size": 32, "epochs": 1, "batch_size": 16, "train_views": 2}
+    cfg = edit_config(
+        workflow_dir,
+        features={"device": "cpu", "input_size": 32, "epochs": 1, "batch_size": 16, "train_views": 2},
+        render={"shards": 2},  # views: shard-0 and shard-1 below; sketches: one shard per split
+        sketches={"shards": 1},
     )
-    cfg["render"]["shards"] = 2  # views: shard-0 and shard-1 below; sketches: one shard per split
-    cfg["sketches"]["shards"] = 1
-    cfg_path.write_text(yaml.safe_dump(cfg))
     res = workflow_dir / "results" / "builtin"
-    (workflow_dir / "resources" / "builtin").mkdir(parents=True)
+    (workflow_dir / cfg["builtin_root"]).mkdir(parents=True)
     rng = np.random.default_rng(0)
     labels = np.arange(14) % 3
     manifest = res / "manifest"
@@ -286,10 +285,7 @@ def test_rules_train_and_extract(workflow_dir):
 
 @pytest.mark.slow
 def test_workflow_names_a_missing_weights_file(workflow_dir):
-    cfg_path = workflow_dir / "config" / "config.yaml"
-    cfg = yaml.safe_load(cfg_path.read_text())
-    cfg["features"]["weights"] = "/nowhere/resnet18.pth"
-    cfg_path.write_text(yaml.safe_dump(cfg))
+    edit_config(workflow_dir, features={"weights": "/nowhere/resnet18.pth"})
     proc = run_snakemake(workflow_dir, "-n", check=False)
     assert proc.returncode != 0
-    assert "/nowhere/resnet18.pth" in proc.stdout + proc.stderr
+    assert "features.weights '/nowhere/resnet18.pth': no such file" in proc.stdout + proc.stderr

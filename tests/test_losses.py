@@ -9,13 +9,20 @@ import pytest
 import torch
 
 import bwot.losses.ot as ot_module
+from bwot.config import MetricConfig
 from bwot.losses import (
+    LOSSES,
     BatchOTLoss,
+    ContrastiveLoss,
+    FourBatches,
+    FourBatchLoss,
+    LiftedStructLoss,
+    NPairLoss,
     OTOptions,
     batch_ot_loss,
-    contrastive_blocks,
-    lifted_blocks,
+    build_loss,
     lifted_struct_loss,
+    loss_class,
     npairs_loss,
     transport_plan,
 )
@@ -293,7 +300,10 @@ def _t(x):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_contrastive_matches_naive(seed):
     (s1, s2, p1, p2), (ls1, ls2, lp1, lp2) = _four(6, 4, seed)
-    parts = contrastive_blocks(s1, s2, p1, p2, ls1, ls2, lp1, lp2, margin=1.0)
+    crit = ContrastiveLoss(margin=1.0)
+    total = crit(s1, s2, p1, p2, ls1, ls2, lp1, lp2)
+    parts = crit.parts
+    assert total.item() == pytest.approx(parts.sum().item(), rel=1e-12)
     blocks = [(s1, s2, ls1, ls2), (p1, p2, lp1, lp2), (s1, p1, ls1, lp1), (s2, p2, ls2, lp2)]
     for got, (x, y, lx, ly) in zip(parts, blocks, strict=True):
         gm, _ = naive_gm(x.detach().numpy(), y.detach().numpy(), lx.numpy(), ly.numpy(), 1.0)
@@ -322,7 +332,7 @@ def test_lifted_blocks_concatenate_each_block_and_match_pml():
     from pytorch_metric_learning.losses import LiftedStructureLoss
 
     (s1, s2, p1, p2), (ls1, ls2, lp1, lp2) = _four(8, 5, seed=4)
-    parts = lifted_blocks(s1, s2, p1, p2, ls1, ls2, lp1, lp2, margin=1.0)
+    parts = LiftedStructLoss(margin=1.0).block_losses(FourBatches(s1, s2, p1, p2, ls1, ls2, lp1, lp2))
     pml = LiftedStructureLoss(neg_margin=1.0, pos_margin=0.0, distance=LpDistance(normalize_embeddings=False))
     blocks = [(s1, s2, ls1, ls2), (p1, p2, lp1, lp2), (s1, p1, ls1, lp1), (s2, p2, ls2, lp2)]
     for got, (x, y, lx, ly) in zip(parts, blocks, strict=True):
@@ -374,3 +384,61 @@ def test_npairs_equals_pml_for_unique_labels_without_regulariser():
         torch.cat([a, p]), torch.cat([lab, lab])
     )
     assert ours.item() == pytest.approx(theirs.item(), rel=1e-10)
+
+
+# ---------------------------------------------------------------- the registry and the common interface
+
+
+def test_registry_builds_each_loss_from_the_config():
+    cfg = MetricConfig(margin=0.5, lamb=3.0, sinkhorn_iters=7, sinkhorn_log_domain=True, npair_reg=1e-3)
+    assert list(LOSSES) == ["ot", "contrastive", "lifted", "npair"]
+    built = {name: build_loss(name, cfg) for name in LOSSES}
+    assert {name: type(loss) for name, loss in built.items()} == {
+        "ot": BatchOTLoss,
+        "contrastive": ContrastiveLoss,
+        "lifted": LiftedStructLoss,
+        "npair": NPairLoss,
+    }
+    for name, loss in built.items():
+        assert isinstance(loss, FourBatchLoss) and loss.name == name and loss_class(name) is type(loss)
+    ot = built["ot"]
+    assert (ot.margin, ot.lamb, ot.gamma, ot.iters, ot.options.log_domain) == (0.5, 3.0, 10.0, 7, True)
+    assert built["contrastive"].margin == built["lifted"].margin == 0.5
+    assert built["npair"].reg_lambda == 1e-3
+    with pytest.raises(
+        ValueError, match="unknown loss 'triplet'; choose from ot, contrastive, lifted, npair"
+    ):
+        loss_class("triplet")
+
+
+@pytest.mark.parametrize("name", ["ot", "contrastive", "lifted"])
+def test_four_batch_losses_are_the_sum_of_their_blocks(name):
+    (s1, s2, p1, p2), (ls1, ls2, lp1, lp2) = _four(6, 4, seed=7)
+    crit = build_loss(name, MetricConfig())
+    total = crit(s1, s2, p1, p2, ls1, ls2, lp1, lp2)
+    assert crit.parts.shape == (4,) and torch.isfinite(crit.parts).all()
+    assert total.item() == crit.parts.sum().item()
+    # each block alone: the loss of a FourBatches whose four blocks are that block
+    batches = FourBatches(s1, s2, p1, p2, ls1, ls2, lp1, lp2)
+    for k, ((x, y), (lx, ly)) in enumerate(zip(batches.blocks(), batches.label_blocks(), strict=True)):
+        alone = crit.block_losses(FourBatches(x, y, x, y, lx, ly, lx, ly))
+        assert alone[0].item() == pytest.approx(crit.parts[k].item(), rel=1e-12)
+
+
+def test_npair_uses_one_paired_block():
+    g = torch.Generator().manual_seed(3)
+    a, p = (
+        torch.randn(5, 4, generator=g, dtype=torch.float64),
+        torch.randn(5, 4, generator=g, dtype=torch.float64),
+    )
+    lab = torch.arange(5)
+    empty, no_labels = a[:0], lab[:0]
+    crit = NPairLoss(2e-4)
+    total = crit(a, empty, p, empty, lab, no_labels, lab, no_labels)
+    assert total.item() == npairs_loss(lab, a, p, 2e-4).item()
+    assert torch.isnan(crit.parts[[0, 1, 3]]).all() and crit.parts[2].item() == total.item()
+    rng = np.random.default_rng(0)
+    sketch_labels, shape_labels = np.repeat(np.arange(4), 5), np.repeat(np.arange(4), 3)
+    i, j = crit.sample(rng, sketch_labels, shape_labels, 6)
+    assert len(i) == len(j) == 6 and (sketch_labels[i] == shape_labels[j]).all()
+    assert sorted(sketch_labels[i][:4]) == [0, 1, 2, 3]  # distinct classes before any repeats

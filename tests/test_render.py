@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import shutil
 from dataclasses import replace
@@ -13,16 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import trimesh
-import yaml
-from conftest import REPO, run_snakemake
+from conftest import REPO, edit_config, run_snakemake
 from scipy.spatial import ConvexHull
 
+from bwot.config import RenderConfig
 from bwot.io import read_strings
 from bwot.render import (
     BadMeshError,
     BadMeshesError,
     Mesh,
-    RenderConfig,
     ViewRenderer,
     camera_poses,
     camera_yfov,
@@ -349,14 +349,15 @@ def _manifest(tmp: Path, real: Path, bad: dict[str, Path]) -> Path:
     return csv
 
 
-def test_shard_contract_and_skip_report(tmp_path, real_data, capsys):
+def test_shard_contract_and_skip_report(tmp_path, real_data, caplog):
     bad = {
         "nan": write_off(tmp_path / "nan.off", [*TRI[:3], [math.nan, 0, 1]], TET),
         "gone": tmp_path / "x.off",
     }
     models = _manifest(tmp_path, real_data, bad)  # m423 nan m431 gone m432 m689
     cfg = RenderConfig(size=32, shards=1, on_bad_mesh="skip")
-    skipped = render_shard(models, 0, tmp_path / "v0.h5", tmp_path / "v0.skipped.csv", cfg)
+    with caplog.at_level(logging.INFO):
+        skipped = render_shard(models, 0, tmp_path / "v0.h5", tmp_path / "v0.skipped.csv", cfg)
     with h5py.File(tmp_path / "v0.h5") as f:
         images = f["images"]
         assert images.dtype == np.uint8 and images.shape == (4, 20, 32, 32)
@@ -370,7 +371,7 @@ def test_shard_contract_and_skip_report(tmp_path, real_data, capsys):
     assert list(report.columns) == ["id", "path", "reason"]
     assert list(report["id"]) == ["nan", "gone"] and report.equals(skipped)
     assert "NaN" in report["reason"][0] and "not found" in report["reason"][1]
-    assert "views/s" in capsys.readouterr().err  # the tqdm bar, with its rate
+    assert "views/s" in caplog.text  # the tqdm bar, with its rate, in the log
 
     # shard 2 of 3 = rows 4 and 5 of the manifest: two good meshes, an empty skip report with its header
     render_shard(models, 2, tmp_path / "v1.h5", tmp_path / "v1.skipped.csv", replace(cfg, shards=3))
@@ -419,11 +420,15 @@ def test_ring12_renders(real_data):
 def test_rule_renders_a_shard_with_progress_in_its_log(workflow_dir, real_data):
     if not (workflow_dir / "envs").exists():  # the rule's conda: file (snakemake's metadata records it)
         shutil.copytree(REPO / "envs", workflow_dir / "envs")
-    cfg_path = workflow_dir / "config" / "config.yaml"
-    cfg = yaml.safe_load(cfg_path.read_text())
-    cfg.update(dataset="folder", data_dir=str(workflow_dir / "data"), name="t")
-    cfg["render"].update(size=32, shards=1, on_bad_mesh="skip", up="y")
-    cfg_path.write_text(yaml.safe_dump(cfg))
+    for folder in ("models", "sketches"):  # the folder layout (the manifests below are what is read)
+        (workflow_dir / "data" / folder).mkdir(parents=True)
+    edit_config(
+        workflow_dir,
+        dataset="folder",
+        data_dir=str(workflow_dir / "data"),
+        name="t",
+        render={"size": 32, "shards": 1, "on_bad_mesh": "skip"},
+    )
     manifest = workflow_dir / "results" / "t" / "manifest"  # index_dataset's outputs, already there
     manifest.mkdir(parents=True)
     meshes = real_meshes(real_data)[:2]

@@ -10,7 +10,6 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from PIL import Image
 
 from bwot.evaluation.evaluate import evaluate, write_outputs
@@ -254,11 +253,10 @@ def fake_upstream(root, losses=LOSSES, dim=8, seed=0):
         stamps.append((level, path))
         return path
 
-    config = root / "config" / "config.yaml"  # one shard per stage, as written below
-    cfg = yaml.safe_load(config.read_text())
-    cfg["render"]["shards"] = cfg["sketches"]["shards"] = 1
-    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    made(0, root / "resources" / "builtin").mkdir(parents=True)
+    from conftest import edit_config
+
+    cfg = edit_config(root, render={"shards": 1}, sketches={"shards": 1})  # one shard per stage, as below
+    made(0, root / cfg["builtin_root"]).mkdir(parents=True)
     (res / "manifest").mkdir(parents=True)
     names = [CLASSES[c] for c in range(n_classes)]
     made(1, res / "manifest" / "classes.txt").write_text("".join(f"{c}\n" for c in names))
@@ -300,6 +298,9 @@ def fake_upstream(root, losses=LOSSES, dim=8, seed=0):
     for m in ("shapes", "sketches"):
         made(3, res / "backbone" / f"{m}.pt").write_bytes(b"not read")
         made(3, res / "backbone" / f"{m}.history.csv").write_text("epoch\n")
+        summary = {"modality": m, "backbone": "resnet18", "layer": "avgpool", "weights": "scratch"}
+        summary |= {"device": "cpu", "best_score": 0.75, "best_epoch": 2, "epochs": 3, "classes": n_classes}
+        made(3, res / "backbone" / f"{m}.json").write_text(json.dumps(summary))
     centres = rng.normal(size=(n_classes, dim)) * 2
     (res / "features").mkdir()
     with h5py.File(made(4, res / "features" / "shapes.h5"), "w") as f:

@@ -11,14 +11,13 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from conftest import run_snakemake
+from conftest import edit_config, run_snakemake
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
+from bwot.config import ConfigError, SketchesConfig
 from bwot.io import read_attrs, read_strings
 from bwot.sketches import (
-    SketchConfig,
     SketchError,
     SketchShardError,
     find_ink,
@@ -200,7 +199,7 @@ def test_ink_faint_strokes_on_noisy_off_white_paper() -> None:
     top, left, bottom, right = ink.box
     assert abs(top - 50) <= 2 and abs(left - 60) <= 2 and abs(bottom - 241) <= 2 and abs(right - 331) <= 2
     assert len(ink.specks) == 3
-    out = normalise_gray(gray, SketchConfig(size=64))
+    out = normalise_gray(gray, SketchesConfig(size=64))
     corners = np.concatenate([out[:6, :6].ravel(), out[-6:, -6:].ravel()])
     assert (corners >= 250).all()  # paper became white, noise gone
     assert out.min() < 60  # faint ink became dark
@@ -212,7 +211,7 @@ def test_noisy_paper_stays_white_after_thickening(size: int) -> None:
     rng = np.random.default_rng(2)
     clean = drawing(size=(1111, 1111), paper=0, ink=90, width=3, box=(100, 150, 1000, 950))
     gray = np.clip(np.rint(225.0 - clean + rng.normal(0, 6, clean.shape)), 0, 255).astype(np.uint8)
-    out = normalise_gray(gray, SketchConfig(size=size))
+    out = normalise_gray(gray, SketchesConfig(size=size))
     paper = ndimage.binary_dilation(out < 200, iterations=2) == 0  # away from the strokes
     assert (out[paper] >= 250).mean() > 0.99
     assert out.min() < 40
@@ -251,7 +250,7 @@ def test_stroke_width_estimate(width: int) -> None:
 @pytest.mark.parametrize("size", [32, 64, 224])
 def test_normalised_sketch_is_centred_with_margin(size: int) -> None:
     gray = drawing(size=(500, 400), box=(300, 40, 480, 300), width=6)  # off-centre, taller than wide
-    out = normalise_gray(gray, SketchConfig(size=size, margin=0.1, thicken="never"))
+    out = normalise_gray(gray, SketchesConfig(size=size, margin=0.1, thicken="never"))
     assert out.shape == (size, size) and out.dtype == np.uint8
     top, left, bottom, right = ink_box(out, 200)
     expected_side = size / 1.2
@@ -265,12 +264,12 @@ def test_thickening_modes_on_thin_strokes() -> None:
     gray = drawing(size=(1111, 1111), box=(100, 100, 1000, 1000), width=2)
     darkness = {}
     for mode in ("never", "auto", "always"):
-        out = normalise_gray(gray, SketchConfig(size=64, thicken=mode))
+        out = normalise_gray(gray, SketchesConfig(size=64, thicken=mode))
         darkness[mode] = int((out < 128).sum())
     assert darkness["never"] < darkness["auto"] <= darkness["always"]
     thick = drawing(size=(300, 300), box=(20, 20, 280, 280), width=12)
-    never = normalise_gray(thick, SketchConfig(size=64, thicken="never"))
-    assert np.array_equal(normalise_gray(thick, SketchConfig(size=64, thicken="auto")), never)
+    never = normalise_gray(thick, SketchesConfig(size=64, thicken="never"))
+    assert np.array_equal(normalise_gray(thick, SketchesConfig(size=64, thicken="auto")), never)
 
 
 # ---------------------------------------------------------------- rotations
@@ -291,7 +290,7 @@ def _naive_rotate(image: np.ndarray, degrees: float) -> np.ndarray:
 @pytest.mark.parametrize("size", [31, 64])
 def test_rotation_k_is_rotation_0_turned(size: int) -> None:
     gray = drawing(size=(300, 300), box=(30, 60, 270, 240), width=8)
-    upright = normalise_gray(gray, SketchConfig(size=size, thicken="never"))
+    upright = normalise_gray(gray, SketchesConfig(size=size, thicken="never"))
     rotated = rotations(upright, 20, 18.0)
     assert rotated.shape == (20, size, size) and rotated.dtype == np.uint8
     assert np.array_equal(rotated[0], upright)
@@ -314,7 +313,7 @@ def test_quarter_turns_are_exact_and_counter_clockwise() -> None:
 
 
 def test_partial_turn_counts_agree_with_the_full_turn() -> None:
-    image = normalise_gray(drawing(), SketchConfig(size=40))
+    image = normalise_gray(drawing(), SketchesConfig(size=40))
     full = rotations(image, 20, 18.0)  # quarter-turn shortcut
     assert np.array_equal(rotations(image, 7, 18.0), full[:7])  # one table for all copies
     assert np.array_equal(rotations(image, 3, 90.0), full[[0, 5, 10]])
@@ -333,7 +332,7 @@ def test_rotated_corners_are_white() -> None:
 def test_real_tu_berlin_sketches_keep_visible_strokes(real_data: Path, size: int) -> None:
     paths = sorted((real_data / "sketches").glob("*/*.png"))
     assert len(paths) >= 12
-    cfg = SketchConfig(size=size)
+    cfg = SketchesConfig(size=size)
     for path in paths:
         out = preprocess_sketch(path, cfg)
         assert out.shape == (20, size, size)
@@ -353,7 +352,7 @@ def test_real_tu_berlin_sketches_keep_visible_strokes(real_data: Path, size: int
 
 
 def test_bad_inputs_name_file_and_reason(tmp_path: Path, sketch_png: Path) -> None:
-    cfg = SketchConfig()
+    cfg = SketchesConfig()
     good = sketch_png.read_bytes()
     cases = {
         "truncated.png": (good[: len(good) // 2], "truncated or corrupt"),
@@ -414,7 +413,7 @@ def test_shard_hdf5_contract(tmp_path: Path) -> None:
         assert images.chunks == (1, 20, 32, 32) and images.compression == "gzip"
         assert list(read_strings(f["ids"])) == ["s3", "s5", "s6"]  # train rows 2..4 (of 5), in file order
         assert f["labels"].dtype == np.int64 and list(f["labels"][()]) == [0, 2, 0]
-        expected = preprocess_sketch(paths[3], SketchConfig(**cfg))
+        expected = preprocess_sketch(paths[3], SketchesConfig(**cfg))
         assert np.array_equal(images[0], expected)
     assert read_attrs(out) == {"rotations": 20, "step_deg": 18.0, "split": "train", "size": 32}
     report = pd.read_csv(skipped)
@@ -458,7 +457,7 @@ def test_shard_skip_mode_leaves_out_and_lists(tmp_path: Path, compression: str) 
         assert list(read_strings(f["ids"])) == ["s0", "s2", "s4"] and f["images"].shape[0] == 3
         assert f["images"].compression == (None if compression == "none" else compression)
         for stored, path in zip(f["images"], [paths[0], paths[2], paths[4]], strict=True):
-            assert np.array_equal(stored, preprocess_sketch(path, SketchConfig(size=32)))
+            assert np.array_equal(stored, preprocess_sketch(path, SketchesConfig(size=32)))
     report = pd.read_csv(skipped, dtype=str)
     assert list(report["id"]) == ["s1", "s3"] and list(report["path"]) == [str(paths[1]), str(paths[3])]
     assert (
@@ -486,8 +485,10 @@ def test_chunks_written_directly_only_under_deflate_alone(tmp_path: Path, filter
 
 
 def test_unknown_config_key_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unknown sketches config key"):
-        SketchConfig.from_mapping({"sizes": 64})
+    with pytest.raises(ConfigError, match=r"unknown key 'sketches.sizes'; did you mean 'sketches.size'\?"):
+        SketchesConfig.from_mapping({"sizes": 64})
+    with pytest.raises(ConfigError, match=r"'sketches.thicken': 'sometimes' is not one of"):
+        SketchesConfig(thicken="sometimes")
 
 
 # ---------------------------------------------------------------- workflow
@@ -504,11 +505,7 @@ def test_rule_prepare_sketches(workflow_dir: Path, real_data: Path) -> None:
             for i in names:
                 src = sorted((real_data / "sketches" / cls).glob("*.png"))[i]
                 (root / "sketches" / cls / split / src.name).write_bytes(src.read_bytes())
-    config_file = workflow_dir / "config" / "config.yaml"
-    config = yaml.safe_load(config_file.read_text())
-    config.update(dataset="folder", data_dir=str(root))
-    config["sketches"].update(shards=2, size=48)
-    config_file.write_text(yaml.safe_dump(config))
+    edit_config(workflow_dir, dataset="folder", data_dir=str(root), sketches={"shards": 2, "size": 48})
     if not (workflow_dir / "envs").exists():  # conda: directives point there
         shutil.copytree(Path(__file__).resolve().parents[1] / "envs", workflow_dir / "envs")
     run_snakemake(workflow_dir, "all_sketches")
@@ -520,7 +517,7 @@ def test_rule_prepare_sketches(workflow_dir: Path, real_data: Path) -> None:
     assert (
         (workflow_dir / "logs" / "folder" / "prepare_sketches" / "train-shard-0.log")
         .read_text()
-        .count("it/s")
+        .count("sketches/s")
     )
 
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
-import yaml
-from conftest import REPO, run_snakemake
+from conftest import REPO, edit_config, run_snakemake
 from PIL import Image
 
 from bwot.cli import main as bwot_main
@@ -287,12 +286,10 @@ def test_cli_writes_the_benchmark(tmp_path: Path, capsys):
 @pytest.mark.slow
 def test_rule_synthesize_dataset(workflow_dir: Path):
     shutil.copytree(REPO / "envs", workflow_dir / "envs", dirs_exist_ok=True)
-    cfg_path = workflow_dir / "config" / "config.yaml"
-    cfg = yaml.safe_load(cfg_path.read_text())
-    cfg["synthetic"].update(classes=2, sketch_size=64)
-    cfg_path.write_text(yaml.safe_dump(cfg))
-    run_snakemake(workflow_dir, "resources/builtin")
-    root = workflow_dir / "resources" / "builtin"
+    cfg = edit_config(workflow_dir, synthetic={"classes": 2, "sketch_size": 64})
+    run_snakemake(workflow_dir, cfg["builtin_root"])
+    root = workflow_dir / cfg["builtin_root"]
     assert (root / "contact_sheet.png").is_file()
-    assert (workflow_dir / "logs" / "synthesize_dataset.log").read_text().count("wrote") == 1
+    log = workflow_dir / "logs" / "synthesize_dataset" / f"{root.name}.log"
+    assert log.read_text().count("wrote") == 1
     assert len(list((root / MODELS_DIR).glob("*.off"))) == sum(class_sizes(PRESETS["default"], 2, seed=0))

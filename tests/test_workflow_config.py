@@ -1,4 +1,4 @@
-"""The Snakefile validates its config and builds a DAG on the default config."""
+"""The Snakefile: the DAG of the default config, and every config problem stopped before any job runs."""
 
 from __future__ import annotations
 
@@ -9,13 +9,24 @@ import tomllib
 
 import pytest
 import yaml
-from conftest import REPO, run_snakemake
+from conftest import REPO, planned_jobs, run_snakemake
 
 
-def test_dry_run_default_config(workflow_dir):
-    proc = run_snakemake(workflow_dir, "-n")
-    out = proc.stdout + proc.stderr
-    assert "synthesize_dataset" in out and "index_dataset" in out
+def test_dry_run_default_config_plans_every_job(workflow_dir):
+    """The default config plans the whole pipeline: one job per shard, modality and loss, then the report."""
+    jobs = planned_jobs(run_snakemake(workflow_dir, "-n"))
+    assert jobs == {
+        "synthesize_dataset": 1,
+        "index_dataset": 1,
+        "render_views": 4,  # render.shards
+        "prepare_sketches": 4,  # sketches.shards x (train, test)
+        "train_backbone": 2,
+        "extract_features": 2,
+        "train_metric": 4,
+        "evaluate": 4,
+        "report": 1,
+        "all": 1,
+    }
 
 
 def _write_config(workflow_dir, **changes):
@@ -24,31 +35,84 @@ def _write_config(workflow_dir, **changes):
     for key, value in changes.items():
         section, _, sub = key.partition(".")
         if sub:
-            cfg[section][sub] = value
+            cfg.setdefault(section, {})[sub] = value
         else:
             cfg[section] = value
     path.write_text(yaml.safe_dump(cfg))
 
 
-def test_unknown_key_is_named(workflow_dir):
-    _write_config(workflow_dir, **{"render.sise": 64})
+def _stops_before_any_job(workflow_dir, message: str, **changes) -> str:
+    """Run a dry run with `changes`: it fails at parse time with `message` and nothing else long."""
+    _write_config(workflow_dir, **changes)
     proc = run_snakemake(workflow_dir, "-n", check=False)
-    assert proc.returncode != 0
-    assert "sise" in proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert message in out, out
+    assert "Job stats" not in out and not (workflow_dir / "results").exists()
+    assert len(out.splitlines()) < 8, out  # the problem, not a dump of the schema or the config
+    return out
+
+
+def test_unknown_key_is_named_with_the_closest_key(workflow_dir):
+    _stops_before_any_job(
+        workflow_dir,
+        "unknown key 'render.sise' (in config/config.yaml); did you mean 'render.size'?",
+        **{"render.sise": 64},
+    )
 
 
 def test_bad_value_is_named(workflow_dir):
-    _write_config(workflow_dir, **{"render.rig": "cube6"})
-    proc = run_snakemake(workflow_dir, "-n", check=False)
-    assert proc.returncode != 0
-    assert "cube6" in proc.stdout + proc.stderr
+    _stops_before_any_job(
+        workflow_dir,
+        "'render.rig' (in config/config.yaml): 'cube6' is not one of ['dodecahedron20', 'ring12']",
+        **{"render.rig": "cube6"},
+    )
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_name_cannot_leave_results(workflow_dir, name):
+    _stops_before_any_job(workflow_dir, f"'name' (in config/config.yaml): '{name}' is not allowed", name=name)
 
 
 def test_folder_dataset_needs_data_dir(workflow_dir):
-    _write_config(workflow_dir, dataset="folder")
-    proc = run_snakemake(workflow_dir, "-n", check=False)
-    assert proc.returncode != 0
-    assert "data_dir" in proc.stdout + proc.stderr
+    _stops_before_any_job(
+        workflow_dir, "data_dir is not set: dataset 'folder' needs it (--config data_dir=", dataset="folder"
+    )
+
+
+def test_data_dir_without_the_layout_stops_before_any_job(workflow_dir, tmp_path):
+    out = _stops_before_any_job(
+        workflow_dir,
+        f"data_dir '{tmp_path}' does not hold the shrec13 layout (docs/datasets.md): missing folder "
+        f"{tmp_path}/SHREC13_SBR_TARGET_MODELS/models;",
+        dataset="shrec13",
+        data_dir=str(tmp_path),
+    )
+    assert "SHREC13_SBR_Model.cla" in out
+
+
+def test_gallery_loss_must_be_trained(workflow_dir):
+    _stops_before_any_job(
+        workflow_dir,
+        "report.gallery_loss 'npair' is not among metric.losses ['ot', 'lifted']",
+        **{"metric.losses": ["ot", "lifted"], "report.gallery_loss": "npair"},
+    )
+
+
+def test_feature_layer_must_exist(workflow_dir):
+    _stops_before_any_job(
+        workflow_dir,
+        "features.layer 'fc7' is not a layer of resnet18: use one of layer2, layer3, avgpool",
+        **{"features.layer": "fc7"},
+    )
+
+
+def test_missing_weights_file_stops_before_any_job(workflow_dir, tmp_path):
+    _stops_before_any_job(
+        workflow_dir,
+        f"features.weights '{tmp_path}/none.pth': no such file",
+        **{"features.weights": str(tmp_path / "none.pth")},
+    )
 
 
 def test_conda_env_installs_what_pyproject_needs():

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from bwot.sketches import SketchConfig, find_ink, load_grayscale, prepare_shard, preprocess_sketch
+from bwot.config import SketchesConfig
+from bwot.sketches import find_ink, load_grayscale, prepare_shard, preprocess_sketch
 from bwot.sketches.normalise import normalise
 from bwot.sketches.rotate import rotations
 from bwot.sketches.shard import _write_item
@@ -116,7 +117,7 @@ def figure(path: Path, sketch: Path, size: int = 128) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cfg = SketchConfig(size=size)
+    cfg = SketchesConfig(size=size)
     rotated = preprocess_sketch(sketch, cfg)
     fig = plt.figure(figsize=(13, 3.3))
     grid = fig.add_gridspec(2, 12, width_ratios=[2.2, 0.15] + [1] * 10, hspace=0.3, wspace=0.06)
@@ -150,7 +151,7 @@ def main() -> None:
     if args.figure:
         figure(args.figure, args.sketch)
         return
-    cfg = SketchConfig(size=args.size)
+    cfg = SketchesConfig(size=args.size)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         paths = make_pngs(folder, args.n)
@@ -201,11 +202,11 @@ def main() -> None:
             pd.DataFrame(rows, columns=["id", "class", "label", "split", "path"]).to_csv(
                 manifest, index=False
             )
-            shard_cfg = SketchConfig(size=args.size, shards=1, compression=comp)
+            shard_cfg = SketchesConfig(size=args.size, shards=1, compression=comp)
             out = folder / f"shard-{comp}.h5"
 
             def run(
-                _: object, shard_cfg: SketchConfig = shard_cfg, out: Path = out, m: Path = manifest
+                _: object, shard_cfg: SketchesConfig = shard_cfg, out: Path = out, m: Path = manifest
             ) -> None:
                 prepare_shard(m, out, folder / "skipped.csv", split="train", shard=0, cfg=shard_cfg)
 

@@ -1,15 +1,22 @@
 """Snakemake entry point of rule `evaluate`: metrics of one trained metric on the test sketches."""
 
 from bwot.evaluation.evaluate import evaluate_files
+from bwot.evaluation.inventory import Inventory
 from bwot.logs import setup_logging
 
-setup_logging(snakemake.log[0])  # noqa: F821
+setup_logging(snakemake.log[0])
 evaluate_files(
-    snakemake.input.model,  # noqa: F821
-    snakemake.input.sketches,  # noqa: F821
-    snakemake.input.shapes,  # noqa: F821
-    dict(snakemake.output.items()),  # noqa: F821
-    snakemake.params.cfg,  # noqa: F821
-    classes_txt=snakemake.input.classes,  # noqa: F821
-    ranklists_dir=snakemake.params.ranklists,  # noqa: F821
+    snakemake.input.model,
+    snakemake.input.sketches,
+    snakemake.input.shapes,
+    dict(snakemake.output.items()),
+    snakemake.params.cfg,
+    classes_txt=snakemake.input.classes,
+    ranklists_dir=snakemake.params.ranklists,
+    inventory=Inventory.from_files(
+        snakemake.input.models,
+        snakemake.input.sketch_manifest,
+        snakemake.input.skipped_targets,
+        snakemake.input.skipped_queries,
+    ),
 )

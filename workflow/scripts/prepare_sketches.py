@@ -3,12 +3,12 @@
 from bwot.logs import setup_logging
 from bwot.sketches import prepare_shard
 
-setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected)
+setup_logging(snakemake.log[0])
 prepare_shard(
-    snakemake.input.sketches,  # noqa: F821
-    snakemake.output.sketches,  # noqa: F821
-    snakemake.output.skipped,  # noqa: F821
-    split=snakemake.wildcards.split,  # noqa: F821
-    shard=int(snakemake.wildcards.shard),  # noqa: F821
-    cfg=snakemake.params.cfg,  # noqa: F821
+    snakemake.input.sketches,
+    snakemake.output.sketches,
+    snakemake.output.skipped,
+    split=snakemake.wildcards.split,
+    shard=int(snakemake.wildcards.shard),
+    cfg=snakemake.params.cfg,
 )

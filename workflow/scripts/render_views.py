@@ -1,19 +1,14 @@
 """Snakemake entry point of rule `render_views`: one shard of the models manifest -> views HDF5."""
 
-import contextlib
-
 from bwot.logs import setup_logging
-from bwot.render import RenderConfig, render_shard
+from bwot.render import render_shard
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-# stderr (logging and the tqdm progress bar with views/s) goes to the rule's log
-with open(sm.log[0], "w", buffering=1) as log, contextlib.redirect_stderr(log):
-    setup_logging()
-    render_shard(
-        sm.input.models,
-        int(sm.wildcards.shard),
-        sm.output.views,
-        sm.output.skipped,
-        RenderConfig.from_dict(sm.params.cfg),
-        threads=sm.threads,
-    )
+setup_logging(snakemake.log[0])
+render_shard(
+    snakemake.input.models,
+    int(snakemake.wildcards.shard),
+    snakemake.output.views,
+    snakemake.output.skipped,
+    snakemake.params.cfg,
+    threads=snakemake.threads,
+)

@@ -6,14 +6,14 @@ from bwot.device import claim_gpu
 from bwot.features import train_backbone
 from bwot.logs import setup_logging
 
-smk = snakemake  # noqa: F821  (injected by Snakemake)
-setup_logging(smk.log[0])
-torch.set_num_threads(smk.threads)
+setup_logging(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
 train_backbone(
-    smk.input.images,
-    smk.output.model,
-    smk.output.history,
-    smk.wildcards.modality,
-    {**smk.params.cfg, "device": claim_gpu(smk.params.cfg["device"])},
-    seed=smk.params.seed,
+    snakemake.input.images,
+    snakemake.output.model,
+    snakemake.output.history,
+    snakemake.wildcards.modality,
+    {**snakemake.params.cfg, "device": claim_gpu(snakemake.params.cfg["device"])},
+    seed=snakemake.params.seed,
+    summary_path=snakemake.output.summary,
 )

@@ -85,6 +85,7 @@ class ShrecSpec:
     models_dir: str
     model_name: Callable[[str], str]
     sketch_dirs: dict[str, str]  # split -> folder holding <class>/<split>/<id>.png
+    official: dict[str, int]  # the distributed benchmark's size: classes, models, train and test sketches
 
 
 SHREC13 = ShrecSpec(
@@ -100,6 +101,7 @@ SHREC13 = ShrecSpec(
         "train": "SHREC13_SBR_TRAINING_SKETCHES/SHREC13_SBR_TRAINING_SKETCHES",
         "test": "SHREC13_SBR_TESTING_SKETCHES",
     },
+    official={"classes": 90, "models": 1258, "train": 4500, "test": 2700},
 )
 
 SHREC14 = ShrecSpec(
@@ -112,6 +114,7 @@ SHREC14 = ShrecSpec(
     models_dir="SHREC14LSSTB_TARGET_MODELS",
     model_name=lambda i: f"M{i}.off",
     sketch_dirs={s: "SHREC14LSSTB_SKETCHES/SHREC14LSSTB_SKETCHES" for s in SPLITS},
+    official={"classes": 171, "models": 8987, "train": 8550, "test": 5130},
 )
 
 
@@ -123,6 +126,25 @@ def _find_cla(root: Path, spec: ShrecSpec, which: str) -> Path:
             return path
     looked = ", ".join(str(p) for p in candidates)
     raise DatasetError(f"{root}: {spec.layout} classification file {name} not found (looked in: {looked})")
+
+
+def layout_problems(kind: str, root: str | Path) -> list[str]:
+    """The folders and .cla files of layout `kind` that are missing under `root` (a quick check that does
+    not read them; the readers check everything else)."""
+    root = Path(root)
+    if kind == "folder":
+        return [f"missing folder {root / d}" for d in ("models", "sketches") if not (root / d).is_dir()]
+    spec = SHREC14 if kind == "shrec14" else SHREC13
+    problems = [
+        f"missing folder {root / d}"
+        for d in dict.fromkeys([spec.models_dir, *spec.sketch_dirs.values()])
+        if not (root / d).is_dir()
+    ]
+    for which, name in spec.cla_names.items():
+        if not any((root / d / name).is_file() for d in spec.cla_dirs):
+            looked = ", ".join(str(root / d) for d in spec.cla_dirs)
+            problems.append(f"missing {which} classification file {name} (looked in {looked})")
+    return problems
 
 
 def read_shrec(root: str | Path, spec: ShrecSpec) -> Dataset:

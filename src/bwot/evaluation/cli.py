@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from bwot.evaluation.evaluate import DISTANCES, PROTOCOLS, evaluate_files
+from bwot.evaluation.inventory import Inventory
 
 OUTPUTS = {"metrics": "metrics.json", "pr": "pr.csv", "per_class": "per_class.csv", "ranking": "ranking.npz"}
 
@@ -22,11 +23,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ranklists", action="store_true", help="also write SHREC rank lists to OUT/ranklists"
     )
+    parser.add_argument(
+        "--manifests",
+        type=Path,
+        help="folder with models.csv and sketches.csv: rank every target of the manifest (skipped ones last)",
+    )
+    parser.add_argument("--skipped-targets", type=Path, nargs="*", default=[], help="views skip reports")
+    parser.add_argument(
+        "--skipped-queries", type=Path, nargs="*", default=[], help="test sketch skip reports"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = {"protocol": args.protocol, "distance": args.distance, "ranklists": args.ranklists}
     outputs = {key: args.out / name for key, name in OUTPUTS.items()}
+    inventory = None
+    if args.manifests:
+        inventory = Inventory.from_files(
+            args.manifests / "models.csv",
+            args.manifests / "sketches.csv",
+            args.skipped_targets,
+            args.skipped_queries,
+        )
     result = evaluate_files(
         args.model,
         args.sketches,
@@ -35,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         cfg,
         classes_txt=args.classes,
         ranklists_dir=args.out / "ranklists",
+        inventory=inventory,
     )
     print(json.dumps(result.summary(), indent=2))
     return 0

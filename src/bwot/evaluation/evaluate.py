@@ -9,7 +9,8 @@ is a query (the original code), named `<id>_r<k>`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,6 +18,8 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from bwot.config import EvaluateConfig
+from bwot.evaluation.inventory import Inventory
 from bwot.evaluation.metrics import (
     METRICS,
     NoRelevantTargetsError,
@@ -63,14 +66,20 @@ class Evaluation:
     metrics: QueryMetrics
     protocol: str
     distance: str
+    skipped: dict[str, list[dict[str, str]]] = field(default_factory=lambda: {"targets": [], "queries": []})
+    model: dict[str, Any] = field(default_factory=dict)  # the metric model's metadata (loss, steps, ...)
 
     def summary(self) -> dict[str, Any]:
-        """metrics.json: the six metrics and what they were computed on."""
+        """metrics.json: the six metrics, what they were computed on, and what was skipped upstream."""
         return self.metrics.means() | {
             "n_queries": len(self.queries.ids),
             "n_targets": len(self.target_ids),
+            "n_targets_skipped": len(self.skipped["targets"]),
+            "n_queries_skipped": len(self.skipped["queries"]),
             "protocol": self.protocol,
             "distance": self.distance,
+            "skipped": self.skipped,
+            "model": self.model,
         }
 
 
@@ -126,19 +135,31 @@ class DistanceMatrix:
 
     Euclidean, or cosine (1 - cosine similarity); float64 arithmetic (||a||^2 + ||b||^2 - 2ab, clipped
     at 0), float32 results. Never held whole: all_rotations on SHREC14 would be 102600 x 8987 (3.7 GB).
+    With `columns` (the column of each embedded target in a list of `width` targets), the targets that
+    have no embedding (skipped upstream) get distance +inf: ranked last, in list order (stable sort).
     """
 
-    def __init__(self, queries: np.ndarray, targets: np.ndarray, kind: str = "euclidean", block: int = 1024):
+    def __init__(
+        self,
+        queries: np.ndarray,
+        targets: np.ndarray,
+        kind: str = "euclidean",
+        block: int = 1024,
+        *,
+        columns: np.ndarray | None = None,
+        width: int | None = None,
+    ):
         if kind not in DISTANCES:
             raise ValueError(f"unknown distance {kind!r} (expected one of {', '.join(DISTANCES)})")
         self.kind, self.block = kind, block
+        self.columns = None if columns is None or len(columns) == width else np.asarray(columns)
         self.a = np.asarray(queries, np.float64)
         self.b = np.asarray(targets, np.float64)
         if kind == "cosine":
             self.a = self.a / np.maximum(np.linalg.norm(self.a, axis=1, keepdims=True), 1e-12)
             self.b = self.b / np.maximum(np.linalg.norm(self.b, axis=1, keepdims=True), 1e-12)
         self.bb = (self.b**2).sum(axis=1)
-        self.shape = (len(self.a), len(self.b))
+        self.shape = (len(self.a), len(self.b) if self.columns is None else int(width))
         self.dtype = np.dtype(np.float32)
 
     def __len__(self) -> int:
@@ -153,10 +174,16 @@ class DistanceMatrix:
         for lo in range(0, len(index), self.block):
             a = self.a[index[lo : lo + self.block]]
             if self.kind == "cosine":
-                out[lo : lo + len(a)] = 1.0 - a @ self.b.T
+                d = 1.0 - a @ self.b.T
             else:
-                sq = (a**2).sum(axis=1)[:, None] + self.bb[None, :] - 2.0 * a @ self.b.T
-                out[lo : lo + len(a)] = np.sqrt(np.maximum(sq, 0.0))
+                d = np.sqrt(
+                    np.maximum((a**2).sum(axis=1)[:, None] + self.bb[None, :] - 2.0 * a @ self.b.T, 0.0)
+                )
+            if self.columns is None:
+                out[lo : lo + len(a)] = d
+            else:
+                out[lo : lo + len(a)] = np.inf
+                out[lo : lo + len(a), self.columns] = d
         return out
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -177,8 +204,14 @@ def evaluate(
     protocol: str = "upright",
     distance: str = "euclidean",
     chunk_size: int = 256,
+    inventory: Inventory | None = None,
 ) -> Evaluation:
-    """Embed, rank and score: the whole evaluation of one metric model."""
+    """Embed, rank and score: the whole evaluation of one metric model.
+
+    With an `inventory` (the manifests and skip reports) every target of the models manifest is ranked:
+    those skipped upstream last (inventory.py), and every test sketch must be a query or skipped.
+    Without one, the targets are those of the shape features.
+    """
     queries = embed_queries(model, sketches_h5, protocol)
     target_ids, target_labels, targets = embed_targets(model, shapes_h5)
     if queries.embeddings.shape[1] != targets.shape[1]:
@@ -186,8 +219,15 @@ def evaluate(
             f"sketch embeddings are {queries.embeddings.shape[1]}-d but shape embeddings "
             f"{targets.shape[1]}-d ({sketches_h5}, {shapes_h5})"
         )
+    columns, skipped = None, {"targets": [], "queries": []}
+    if inventory is not None:
+        columns = inventory.target_columns(target_ids, target_labels, str(shapes_h5))
+        inventory.check_queries(np.unique(queries.sketch_ids), str(sketches_h5))
+        target_ids = inventory.targets["id"].to_numpy().astype(str)
+        target_labels = inventory.targets["label"].to_numpy().astype(np.int64)
+        skipped = inventory.skipped()
     _check_classes(queries, target_labels, sketches_h5, shapes_h5)
-    d = DistanceMatrix(queries.embeddings, targets, distance)
+    d = DistanceMatrix(queries.embeddings, targets, distance, columns=columns, width=len(target_ids))
     q = per_query_metrics(d, queries.labels, target_labels, chunk_size=chunk_size, topk=TOPK)
     log.info(
         "%d queries (%s) x %d targets (%s): %s",
@@ -197,7 +237,13 @@ def evaluate(
         distance,
         " ".join(f"{k}={v:.3f}" for k, v in q.means().items()),
     )
-    return Evaluation(queries, target_ids, target_labels, d, q, protocol, distance)
+    if skipped["targets"] or skipped["queries"]:
+        log.warning(
+            "%d skipped target(s) ranked last for every query; %d skipped test sketch(es) not queried",
+            len(skipped["targets"]),
+            len(skipped["queries"]),
+        )
+    return Evaluation(queries, target_ids, target_labels, d, q, protocol, distance, skipped)
 
 
 def _check_classes(queries: Queries, target_labels: np.ndarray, sketches_h5, shapes_h5) -> None:
@@ -272,14 +318,18 @@ def evaluate_files(
     sketches_h5: PathLike,
     shapes_h5: PathLike,
     outputs: dict[str, PathLike],
-    cfg: dict[str, Any],
+    cfg: EvaluateConfig | Mapping[str, Any],
     *,
     classes_txt: PathLike | None = None,
     ranklists_dir: PathLike | None = None,
     loader: Any = None,
+    inventory: Inventory | None = None,
 ) -> Evaluation:
     """The rule's work: load the model (via bwot.metric.load_metric_model unless `loader` is given),
-    evaluate, write `outputs` (keys metrics, pr, per_class, ranking). Rank lists when cfg['ranklists']."""
+    evaluate, write `outputs` (keys metrics, pr, per_class, ranking). Rank lists when `cfg.ranklists`.
+    `inventory`: rank every target of the manifest (see `evaluate`). metrics.json also records the
+    model's own metadata (`model`: loss, steps, seed, device, ...)."""
+    cfg = EvaluateConfig.from_mapping(cfg)
     if loader is None:
         from bwot.metric import load_metric_model as loader
     model = loader(str(model_path), device="cpu")
@@ -287,10 +337,12 @@ def evaluate_files(
         model,
         sketches_h5,
         shapes_h5,
-        protocol=cfg.get("protocol", "upright"),
-        distance=cfg.get("distance", "euclidean"),
-        chunk_size=cfg.get("chunk_size", 256),
+        protocol=cfg.protocol,
+        distance=cfg.distance,
+        chunk_size=cfg.chunk_size,
+        inventory=inventory,
     )
+    result.model = dict(getattr(model, "meta", {}) or {})
     write_outputs(
         result,
         metrics_json=outputs["metrics"],
@@ -298,7 +350,7 @@ def evaluate_files(
         per_class_csv=outputs["per_class"],
         ranking_npz=outputs["ranking"],
         classes=read_classes(classes_txt),
-        ranklists_dir=ranklists_dir if cfg.get("ranklists") else None,
+        ranklists_dir=ranklists_dir if cfg.ranklists else None,
     )
     return result
 

@@ -1,16 +1,28 @@
-"""CNN backbones per modality: training (MVCNN for shapes, rotations for sketches) and feature extraction."""
+"""CNN backbones per modality: training (MVCNN for shapes, rotations for sketches) and feature extraction.
 
-from bwot.features.backbones import BACKBONES, LAYERS, FeatureNet, build_backbone, resolve_layer
-from bwot.features.extract import extract_features, load_backbone
-from bwot.features.train import train_backbone
+The names below are imported on first use (PEP 562), so that `bwot.features.layers`, which the config
+check reads when the Snakefile is parsed, does not pull in torch.
+"""
 
-__all__ = [
-    "BACKBONES",
-    "LAYERS",
-    "FeatureNet",
-    "build_backbone",
-    "extract_features",
-    "load_backbone",
-    "resolve_layer",
-    "train_backbone",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_NAMES = {
+    "BACKBONES": "bwot.features.layers",
+    "LAYERS": "bwot.features.layers",
+    "resolve_layer": "bwot.features.layers",
+    "FeatureNet": "bwot.features.backbones",
+    "build_backbone": "bwot.features.backbones",
+    "extract_features": "bwot.features.extract",
+    "load_backbone": "bwot.features.extract",
+    "train_backbone": "bwot.features.train",
+}
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _NAMES:
+        raise AttributeError(f"module 'bwot.features' has no attribute {name!r}")
+    return getattr(importlib.import_module(_NAMES[name]), name)

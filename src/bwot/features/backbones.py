@@ -12,24 +12,17 @@ channels equals one over their summed weights. Pretrained RGB weights are conver
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import torch
 import torchvision
 from torch import nn
 
+from bwot.features.layers import SPATIAL, cached_weights_path, resolve_layer
+
 log = logging.getLogger(__name__)
 
-BACKBONES = ("alexnet", "resnet18", "resnet34", "resnet50", "vgg11_bn")
-# feature layers of each backbone (spatial ones are global-average pooled into a vector at extraction)
-LAYERS: dict[str, tuple[str, ...]] = {
-    "alexnet": ("pool5", "fc6", "fc7"),
-    "vgg11_bn": ("pool5", "fc6", "fc7"),
-    **{name: ("layer2", "layer3", "avgpool") for name in ("resnet18", "resnet34", "resnet50")},
-}
-DEFAULT_LAYER = {"alexnet": "fc7", "vgg11_bn": "fc7", "resnet18": "avgpool", "resnet34": "avgpool"}
-DEFAULT_LAYER["resnet50"] = "avgpool"
-SPATIAL = {"layer2", "layer3"}
 # gray input normalisation: the means of ImageNet's channel statistics
 MEAN, STD = 0.449, 0.226
 
@@ -68,20 +61,6 @@ def preprocess(images: torch.Tensor, input_size: int) -> torch.Tensor:
             x, size=(input_size, input_size), mode="bilinear", align_corners=False, antialias=True
         )
     return x.sub_(MEAN).div_(STD)
-
-
-def resolve_layer(backbone: str, layer: str | None) -> str:
-    """The feature layer to use: `layer`, or the backbone's default when None; fails listing valid ones."""
-    if backbone not in LAYERS:
-        raise ValueError(f"features.backbone '{backbone}' is not supported; valid: {', '.join(BACKBONES)}")
-    if layer is None:
-        return DEFAULT_LAYER[backbone]
-    if layer not in LAYERS[backbone]:
-        raise ValueError(
-            f"features.layer '{layer}' is not a feature layer of {backbone}; "
-            f"valid layers: {', '.join(LAYERS[backbone])}"
-        )
-    return layer
 
 
 def build_backbone(
@@ -154,26 +133,21 @@ def _to_gray_stem(stem: nn.Module) -> None:
     raise RuntimeError("no 3-channel convolution found in the backbone's stem")
 
 
-def cached_weights_path(backbone: str) -> Path:
-    """Where torchvision's cache (TORCH_HOME) keeps the default ImageNet weights of `backbone`."""
-    url = torchvision.models.get_model_weights(backbone).DEFAULT.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
-
-
-def load_pretrained(backbone: str, weights: str | None) -> dict[str, torch.Tensor] | None:
-    """The torchvision state_dict chosen by `features.weights`; never downloads.
+def load_pretrained(backbone: str, weights: str | None) -> tuple[dict[str, torch.Tensor] | None, str]:
+    """The torchvision state_dict chosen by `features.weights` and where it came from; never downloads.
 
     None: from scratch. "auto": torchvision's cached ImageNet weights when present, else from scratch.
     "imagenet": the cached weights, required. Anything else: the path of a local state_dict file.
+    The second value says what was used: "scratch" or the file's path.
     """
     if weights is None:
-        return None
+        return None, "scratch"
     if weights in ("auto", "imagenet"):
         path = cached_weights_path(backbone)
         if not path.is_file():
             if weights == "auto":
                 log.info("no cached weights at %s: %s trained from scratch", path, backbone)
-                return None
+                return None, "scratch"
             raise FileNotFoundError(
                 f"features.weights 'imagenet': {backbone} weights not in torchvision's cache: {path} "
                 "(nothing is downloaded; put the file there or set TORCH_HOME)"
@@ -186,4 +160,16 @@ def load_pretrained(backbone: str, weights: str | None) -> dict[str, torch.Tenso
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     log.info("pretrained %s weights from %s", backbone, path)
-    return state
+    return state, str(path)
+
+
+def autocast(device: torch.device, amp: bool) -> AbstractContextManager:
+    """Mixed precision (float16) on a GPU when `amp`; nothing otherwise."""
+    return torch.autocast("cuda", dtype=torch.float16) if amp and device.type == "cuda" else nullcontext()
+
+
+def to_inputs(images: torch.Tensor, size: int, device: torch.device) -> torch.Tensor:
+    """uint8 items (B, K, H, W) -> normalised float (B, K, 1, S, S) on `device` (see `preprocess`)."""
+    b, k = images.shape[:2]
+    x = preprocess(images.to(device, non_blocking=True).flatten(0, 1), size)
+    return x.view(b, k, *x.shape[1:])

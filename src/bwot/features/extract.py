@@ -11,15 +11,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 
+from bwot.config import FeaturesConfig
 from bwot.device import resolve_device
-from bwot.features.backbones import FeatureNet, build_backbone, preprocess
+from bwot.features.backbones import FeatureNet, autocast, build_backbone, to_inputs
 from bwot.features.data import ChunkDataset, index_shards, prefetch
 from bwot.io import h5_writer, set_attrs, write_strings
 
@@ -43,24 +43,27 @@ def extract_features(
     images: Sequence[str | Path],
     out_path: str | Path,
     modality: str,
-    cfg: Mapping[str, Any],
+    cfg: FeaturesConfig | Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Write the features file of `modality` for the shards `images`; return n, dim and images/s."""
-    device = resolve_device(cfg["device"])
+    """Write the features file of `modality` for the shards `images`; return n, dim and images/s.
+
+    Of `cfg` (the `features:` section) extraction reads device, extract_batch_size, workers and amp."""
+    cfg = FeaturesConfig.from_mapping(cfg)
+    device = resolve_device(cfg.device)
     model, meta = load_backbone(model_path, device)
     torch.backends.cudnn.benchmark = device.type == "cuda"
     sketches = modality == "sketches"
     index = index_shards(images, sketches=sketches)
     n, (k, h, w) = len(index), index.item_shape
     size = meta["input_size"]
-    amp = device.type == "cuda" and cfg.get("amp", True)
+    amp = device.type == "cuda" and cfg.amp
     with torch.inference_mode():
         dim = model.embed(torch.zeros(1, 1, size, size, device=device)).shape[1]
-    chunk = max(1, cfg["extract_batch_size"] // k)
+    chunk = max(1, cfg.extract_batch_size // k)
     loader = DataLoader(
         ChunkDataset(index, chunk),
         batch_size=None,
-        num_workers=cfg["workers"],
+        num_workers=cfg.workers,
         pin_memory=device.type == "cuda",
     )
     start = time.perf_counter()
@@ -96,7 +99,6 @@ def embed_items(
 ) -> torch.Tensor:
     """Features (b, K, D) float32 on the CPU of uint8 items (b, K, H, W)."""
     b, k = images.shape[:2]
-    x = preprocess(images.to(device, non_blocking=True).flatten(0, 1), size)
-    with torch.autocast("cuda", dtype=torch.float16) if amp else nullcontext():
-        out = model.embed(x)
+    with autocast(device, amp):
+        out = model.embed(to_inputs(images, size, device).flatten(0, 1))
     return out.float().view(b, k, -1).cpu()

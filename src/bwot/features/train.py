@@ -13,8 +13,6 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from contextlib import nullcontext
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,10 +21,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from bwot.config import FeaturesConfig
 from bwot.device import resolve_device
-from bwot.features.backbones import FeatureNet, build_backbone, load_pretrained, preprocess, resolve_layer
+from bwot.features.backbones import FeatureNet, autocast, build_backbone, load_pretrained, to_inputs
 from bwot.features.data import ItemDataset, ShardIndex, index_shards
-from bwot.io import save_torch, write_csv
+from bwot.features.layers import resolve_layer
+from bwot.io import PathLike, save_torch, write_csv, write_json
+from bwot.optim import make_optimizer
 from bwot.splits import holdout_split
 
 log = logging.getLogger(__name__)
@@ -34,56 +35,52 @@ HISTORY_COLUMNS = ["epoch", "loss", "train_acc", "val_acc", "images_per_s", "lr"
 
 
 def train_backbone(
-    images: Sequence[str | Path],
-    model_path: str | Path,
-    history_path: str | Path,
+    images: Sequence[PathLike],
+    model_path: PathLike,
+    history_path: PathLike,
     modality: str,
-    cfg: Mapping[str, Any],
+    cfg: FeaturesConfig | Mapping[str, Any],
     seed: int = 0,
+    summary_path: PathLike | None = None,
 ) -> dict[str, Any]:
     """Train the `modality` backbone on the shards `images`; write the best checkpoint and the history.
 
-    Returns a summary (best epoch, its validation accuracy, epochs run).
+    Returns a summary (backbone, layer, weights used, device, best epoch and its validation accuracy,
+    epochs run, seconds), also written as JSON to `summary_path` when given.
     """
     if modality not in ("shapes", "sketches"):
         raise ValueError(f"modality must be shapes or sketches, got '{modality}'")
+    cfg = FeaturesConfig.from_mapping(cfg)
     torch.manual_seed(seed)
-    device = resolve_device(cfg["device"])
-    layer = resolve_layer(cfg["backbone"], cfg.get("layer"))
+    device = resolve_device(cfg.device)
+    layer = resolve_layer(cfg.backbone, cfg.layer)
     index = index_shards(images, sketches=modality == "sketches")
     items = np.flatnonzero(index.splits == "train") if modality == "sketches" else np.arange(len(index))
     if len(items) == 0:
         raise ValueError(f"no training items in {', '.join(map(str, index.paths))}")
-    tr, va = holdout_split(index.labels[items], cfg["val_fraction"], seed)
+    tr, va = holdout_split(index.labels[items], cfg.val_fraction, seed)
     train_items, val_items = items[tr], items[va]
     num_classes = int(index.labels.max()) + 1
-    model = build_backbone(
-        cfg["backbone"], layer, num_classes, load_pretrained(cfg["backbone"], cfg.get("weights"))
-    )
+    state, weights = load_pretrained(cfg.backbone, cfg.weights)
+    model = build_backbone(cfg.backbone, layer, num_classes, state)
     model = model.to(device, memory_format=torch.channels_last)
     torch.backends.cudnn.benchmark = device.type == "cuda"
     train_loader, val_loader = _loaders(index, train_items, val_items, modality, cfg, device, seed)
-    epochs = cfg["epochs"]
-    optimizer = _optimizer(model, cfg)
-    scheduler = _scheduler(optimizer, cfg, epochs * len(train_loader), len(train_loader))
-    amp = device.type == "cuda" and cfg.get("amp", True)
+    optimizer = make_optimizer(
+        model.parameters(), cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
+    scheduler = _scheduler(optimizer, cfg, cfg.epochs * len(train_loader), len(train_loader))
+    amp = device.type == "cuda" and cfg.amp
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     log.info(
         "%s: %s/%s from %s, %d classes, %d train / %d val items, device %s",
-        modality,
-        cfg["backbone"],
-        layer,
-        cfg.get("weights") or "scratch",
-        num_classes,
-        len(train_items),
-        len(val_items),
-        device,
-    )
+        modality, cfg.backbone, layer, weights, num_classes, len(train_items), len(val_items), device,
+    )  # fmt: skip
     rows: list[dict[str, float]] = []
     best, best_epoch, start = -1.0, 0, time.perf_counter()
-    for epoch in range(1, epochs + 1):
+    for epoch in range(1, cfg.epochs + 1):
         stats = _train_epoch(model, train_loader, optimizer, scheduler, scaler, modality, cfg, device, amp)
-        val_acc = _accuracy(model, val_loader, cfg["input_size"], device, amp) if len(val_items) else math.nan
+        val_acc = _accuracy(model, val_loader, cfg.input_size, device, amp) if len(val_items) else math.nan
         score = stats["train_acc"] if math.isnan(val_acc) else val_acc
         rows.append(
             {"epoch": epoch, **stats, "val_acc": val_acc, "wall_s": round(time.perf_counter() - start, 3)}
@@ -92,34 +89,45 @@ def train_backbone(
         write_csv(history_path, pd.DataFrame(rows, columns=HISTORY_COLUMNS))
         if score > best:
             best, best_epoch = score, epoch
-            save_torch(
-                model_path, checkpoint(model, cfg["backbone"], layer, cfg, num_classes, index, epoch, val_acc)
-            )
-        elif epoch - best_epoch >= cfg["patience"]:
-            log.info("early stop: no better validation accuracy for %d epochs", cfg["patience"])
+            meta = {"weights": weights, "device": str(device), "epoch": epoch, "val_acc": float(val_acc)}
+            save_torch(model_path, checkpoint(model, layer, cfg, num_classes, index, meta))
+        elif epoch - best_epoch >= cfg.patience:
+            log.info("early stop: no better validation accuracy for %d epochs", cfg.patience)
             break
-    return {"best_epoch": best_epoch, "best_score": best, "epochs": len(rows), "val_items": len(val_items)}
+    summary = {
+        "modality": modality,
+        "backbone": cfg.backbone,
+        "layer": layer,
+        "weights": weights,
+        "device": str(device),
+        "classes": num_classes,
+        "train_items": len(train_items),
+        "val_items": len(val_items),
+        "best_epoch": best_epoch,
+        "best_score": best,
+        "epochs": len(rows),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    if summary_path is not None:
+        write_json(summary_path, summary)
+    return summary
 
 
 def checkpoint(
     model: FeatureNet,
-    backbone: str,
     layer: str,
-    cfg: Mapping[str, Any],
+    cfg: FeaturesConfig,
     num_classes: int,
     index: ShardIndex,
-    epoch: int,
-    val_acc: float,
+    meta: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The checkpoint: config and state_dict, tensors and plain types only (loads with weights_only=True)."""
     return {
-        "backbone": backbone,
+        "backbone": cfg.backbone,
         "layer": layer,
-        "input_size": int(cfg["input_size"]),
+        "input_size": int(cfg.input_size),
         "num_classes": num_classes,
-        "weights": str(cfg.get("weights")),
-        "epoch": epoch,
-        "val_acc": float(val_acc),
+        **meta,
         "item_shape": [int(s) for s in index.item_shape],
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
     }
@@ -130,7 +138,7 @@ def _loaders(
     train_items: np.ndarray,
     val_items: np.ndarray,
     modality: str,
-    cfg: Mapping[str, Any],
+    cfg: FeaturesConfig,
     device: torch.device,
     seed: int,
 ) -> tuple[DataLoader, DataLoader]:
@@ -140,16 +148,16 @@ def _loaders(
     """
     k = index.item_shape[0]
     if modality == "shapes":
-        views = min(cfg["train_views"], k)
+        views = min(cfg.train_views, k)
         train = ItemDataset(index, train_items, select=views)
         val = ItemDataset(index, val_items)
-        train_batch = max(1, cfg["batch_size"] // views)
-        val_batch = max(1, cfg["extract_batch_size"] // k)
+        train_batch = max(1, cfg.batch_size // views)
+        val_batch = max(1, cfg.extract_batch_size // k)
     else:
-        train = ItemDataset(index, np.repeat(train_items, cfg["train_rotations"]), select=1)
+        train = ItemDataset(index, np.repeat(train_items, cfg.train_rotations), select=1)
         val = ItemDataset(index, val_items, planes=[0])
-        train_batch, val_batch = cfg["batch_size"], cfg["extract_batch_size"]
-    workers = cfg["workers"]
+        train_batch, val_batch = cfg.batch_size, cfg.extract_batch_size
+    workers = cfg.workers
     common = {"num_workers": workers, "pin_memory": device.type == "cuda", "persistent_workers": workers > 0}
     generator = torch.Generator().manual_seed(seed)
     return (
@@ -158,39 +166,20 @@ def _loaders(
     )
 
 
-def _optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
-    if cfg["optimizer"] == "sgd":
-        return torch.optim.SGD(
-            model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"]
-        )
-    return torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-
-
 def _scheduler(
-    optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], total_steps: int, steps_per_epoch: int
+    optimizer: torch.optim.Optimizer, cfg: FeaturesConfig, total_steps: int, steps_per_epoch: int
 ) -> torch.optim.lr_scheduler.LRScheduler:
     """Per-step learning-rate factor: cosine to 0 over the run, or x step_gamma every step_epochs."""
-    if cfg["schedule"] == "cosine":
+    if cfg.schedule == "cosine":
 
         def factor(step: int) -> float:
             return 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
     else:
 
         def factor(step: int) -> float:
-            return cfg["step_gamma"] ** (step // max(1, cfg["step_epochs"] * steps_per_epoch))
+            return cfg.step_gamma ** (step // max(1, cfg.step_epochs * steps_per_epoch))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def _autocast(device: torch.device, amp: bool):
-    return torch.autocast("cuda", dtype=torch.float16) if amp else nullcontext()
-
-
-def _inputs(images: torch.Tensor, size: int, device: torch.device) -> torch.Tensor:
-    """uint8 (B, k, H, W) -> normalised float (B, k, 1, S, S) on `device`."""
-    b, k = images.shape[:2]
-    x = preprocess(images.to(device, non_blocking=True).flatten(0, 1), size)
-    return x.view(b, k, *x.shape[1:])
 
 
 def augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -216,7 +205,7 @@ def _train_epoch(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     scaler: torch.amp.GradScaler,
     modality: str,
-    cfg: Mapping[str, Any],
+    cfg: FeaturesConfig,
     device: torch.device,
     amp: bool,
 ) -> dict[str, float]:
@@ -225,11 +214,11 @@ def _train_epoch(
     lr = optimizer.param_groups[0]["lr"]
     start = time.perf_counter()
     for images, labels in loader:
-        x = _inputs(images, cfg["input_size"], device)
+        x = to_inputs(images, cfg.input_size, device)
         if modality == "sketches":
             x = augment(x.flatten(0, 1)).unsqueeze(1)
         labels = labels.to(device, non_blocking=True)
-        with _autocast(device, amp):
+        with autocast(device, amp):
             logits = model(x)
             loss = nn.functional.cross_entropy(logits, labels)
         optimizer.zero_grad(set_to_none=True)
@@ -255,8 +244,8 @@ def _accuracy(model: FeatureNet, loader: DataLoader, size: int, device: torch.de
     model.eval()
     correct = seen = 0
     for images, labels in loader:
-        with _autocast(device, amp):
-            logits = model(_inputs(images, size, device))
+        with autocast(device, amp):
+            logits = model(to_inputs(images, size, device))
         correct += int((logits.argmax(1).cpu() == labels).sum())
         seen += len(labels)
     return correct / max(1, seen)

@@ -1,37 +1,41 @@
-"""Losses of the metric networks: the batch-wise OT loss of the original and its baselines."""
+"""Losses of the metric networks: the batch-wise OT loss of the original and its baselines.
 
-from bwot.losses.baselines import (
-    contrastive_blocks,
-    lifted_blocks,
-    lifted_struct_loss,
-    npairs_loss,
-    tf_pairwise_distance,
-)
-from bwot.losses.ot import (
-    BLOCKS,
-    BatchOTLoss,
-    OTOptions,
-    batch_ot_loss,
-    ground_metric,
-    ot_block_losses,
-    sinkhorn_scalings,
-    squared_distances,
-    transport_plan,
-)
+Every loss is a `FourBatchLoss` registered by name in `bwot.losses.registry`. The names below are imported
+on first use (PEP 562), so that reading the registry (the config check does, when the Snakefile is parsed)
+does not import torch.
+"""
 
-__all__ = [
-    "BLOCKS",
-    "BatchOTLoss",
-    "OTOptions",
-    "batch_ot_loss",
-    "contrastive_blocks",
-    "ground_metric",
-    "lifted_blocks",
-    "lifted_struct_loss",
-    "npairs_loss",
-    "ot_block_losses",
-    "sinkhorn_scalings",
-    "squared_distances",
-    "tf_pairwise_distance",
-    "transport_plan",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_NAMES = {
+    "BLOCKS": "bwot.losses.base",
+    "FourBatches": "bwot.losses.base",
+    "FourBatchLoss": "bwot.losses.base",
+    "LOSSES": "bwot.losses.registry",
+    "build_loss": "bwot.losses.registry",
+    "loss_class": "bwot.losses.registry",
+    "BatchOTLoss": "bwot.losses.ot",
+    "OTOptions": "bwot.losses.ot",
+    "batch_ot_loss": "bwot.losses.ot",
+    "ground_metric": "bwot.losses.ot",
+    "ot_block_losses": "bwot.losses.ot",
+    "sinkhorn_scalings": "bwot.losses.ot",
+    "squared_distances": "bwot.losses.ot",
+    "transport_plan": "bwot.losses.ot",
+    "ContrastiveLoss": "bwot.losses.baselines",
+    "LiftedStructLoss": "bwot.losses.baselines",
+    "NPairLoss": "bwot.losses.baselines",
+    "lifted_struct_loss": "bwot.losses.baselines",
+    "npairs_loss": "bwot.losses.baselines",
+    "tf_pairwise_distance": "bwot.losses.baselines",
+}
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _NAMES:
+        raise AttributeError(f"module 'bwot.losses' has no attribute {name!r}")
+    return getattr(importlib.import_module(_NAMES[name]), name)

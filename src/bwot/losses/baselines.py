@@ -26,29 +26,35 @@ keeps all pairs with soft targets). Hence these are written here; tests compare 
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 from torch import Tensor
 
-from bwot.losses.ot import OTOptions, block_pairs, ground_metric, stack_blocks
+from bwot.losses.base import FourBatches, FourBatchLoss
+from bwot.losses.ot import OTOptions, ground_metric
 
 
-def contrastive_blocks(
-    s1: Tensor,
-    s2: Tensor,
-    p1: Tensor,
-    p2: Tensor,
-    ls1: Tensor,
-    ls2: Tensor,
-    lp1: Tensor,
-    lp2: Tensor,
-    *,
-    margin: float,
-) -> Tensor:
-    """The contrastive loss of each of the four blocks, (4,): mean of GM; the original's loss is their sum."""
-    left, right = stack_blocks(s1, s2, p1, p2)
-    left_labels, right_labels = stack_blocks(ls1, ls2, lp1, lp2)
-    same = left_labels.unsqueeze(-1) == right_labels.unsqueeze(-2)
-    return ground_metric(left, right, same, margin, OTOptions()).mean((-1, -2))
+class ContrastiveLoss(FourBatchLoss):
+    """The contrastive baseline: per block the mean of the ground metric GM (ot.py); their sum."""
+
+    name = "contrastive"
+
+    def __init__(self, margin: float) -> None:
+        super().__init__()
+        self.margin = margin
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> ContrastiveLoss:
+        """The `margin` of a `metric:` section."""
+        return cls(cfg.margin)
+
+    def block_losses(self, batches: FourBatches) -> Tensor:
+        """The mean of GM of each block, (4,)."""
+        left, right, left_labels, right_labels = batches.stacked()
+        same = left_labels.unsqueeze(-1) == right_labels.unsqueeze(-2)
+        return ground_metric(left, right, same, self.margin, OTOptions()).mean((-1, -2))
 
 
 def tf_pairwise_distance(x: Tensor) -> Tensor:
@@ -77,25 +83,28 @@ def lifted_struct_loss(labels: Tensor, embeddings: Tensor, margin: float = 1.0) 
     return 0.25 * terms.sum() / (n_pos / 2.0)
 
 
-def lifted_blocks(
-    s1: Tensor,
-    s2: Tensor,
-    p1: Tensor,
-    p2: Tensor,
-    ls1: Tensor,
-    ls2: Tensor,
-    lp1: Tensor,
-    lp2: Tensor,
-    *,
-    margin: float,
-) -> Tensor:
-    """The lifted structured loss of each of the four blocks, (4,); the original's loss is their sum."""
-    return torch.stack(
-        [
-            lifted_struct_loss(torch.cat(lab), torch.cat(emb), margin)
-            for emb, lab in zip(block_pairs(s1, s2, p1, p2), block_pairs(ls1, ls2, lp1, lp2), strict=True)
-        ]
-    )
+class LiftedStructLoss(FourBatchLoss):
+    """The lifted structured baseline: per block TF's loss of the two batches concatenated; their sum."""
+
+    name = "lifted"
+
+    def __init__(self, margin: float) -> None:
+        super().__init__()
+        self.margin = margin
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> LiftedStructLoss:
+        """The `margin` of a `metric:` section."""
+        return cls(cfg.margin)
+
+    def block_losses(self, batches: FourBatches) -> Tensor:
+        """The lifted structured loss of each block, (4,)."""
+        return torch.stack(
+            [
+                lifted_struct_loss(torch.cat(labels), torch.cat(emb), self.margin)
+                for emb, labels in zip(batches.blocks(), batches.label_blocks(), strict=True)
+            ]
+        )
 
 
 def npairs_loss(
@@ -116,3 +125,42 @@ def npairs_loss(
     if not keep.any():
         return reg
     return reg + xent[keep].mean()
+
+
+class NPairLoss(FourBatchLoss):
+    """The n-pair baseline as the original trained it: one paired batch per step (B sketches of distinct
+    classes as anchors, a shape of the same class each as positives: s1 and p1; s2 and p2 are empty), the
+    loss in block (s1, p1); the other blocks are NaN."""
+
+    name = "npair"
+
+    def __init__(self, reg_lambda: float = 2e-4) -> None:
+        super().__init__()
+        self.reg_lambda = reg_lambda
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> NPairLoss:
+        """The `npair_reg` of a `metric:` section."""
+        return cls(cfg.npair_reg)
+
+    def block_losses(self, batches: FourBatches) -> Tensor:
+        """(NaN, NaN, n-pair loss of (s1, p1), NaN)."""
+        value = npairs_loss(batches.ls1, batches.s1, batches.p1, self.reg_lambda, batches.lp1)
+        nan = torch.full((), float("nan"), dtype=value.dtype, device=value.device)
+        return torch.stack([nan, nan, value, nan])
+
+    def total(self, parts: Tensor) -> Tensor:
+        """The loss of the one block it uses."""
+        return parts[2]
+
+    def sample(
+        self, rng: np.random.Generator, sketch_labels: np.ndarray, shape_labels: np.ndarray, batch_size: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One paired batch: classes drawn without repetition (a new permutation when batch_size exceeds the
+        classes), then one random sketch and one random shape of each."""
+        classes = np.intersect1d(sketch_labels, shape_labels)
+        reps = -(-batch_size // len(classes))
+        drawn = np.concatenate([rng.permutation(classes) for _ in range(reps)])[:batch_size]
+        sk = np.array([rng.choice(np.flatnonzero(sketch_labels == c)) for c in drawn])
+        sh = np.array([rng.choice(np.flatnonzero(shape_labels == c)) for c in drawn])
+        return sk, sh

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+
+from bwot.losses.base import FourBatches, FourBatchLoss
 
 EPS = 1e-12  # added to the Sinkhorn denominators, as the original
 NUMPY_ON_CPU = True  # run the (gradient-free) Sinkhorn sweeps of CPU tensors in numpy (see sinkhorn_scalings)
@@ -227,27 +230,15 @@ def _check_block(a: Tensor, b: Tensor, labels_a: Tensor, labels_b: Tensor) -> No
         raise ValueError("batch_ot_loss: " + "; ".join(problems))
 
 
-BLOCKS = ("ss", "pp", "sp1", "sp2")  # (s1,s2), (p1,p2), (s1,p1), (s2,p2)
-
-
-def block_pairs(s1: Tensor, s2: Tensor, p1: Tensor, p2: Tensor) -> list[tuple[Tensor, Tensor]]:
-    """The four blocks (s1, s2), (p1, p2), (s1, p1), (s2, p2) in the order of BLOCKS: embeddings or labels."""
-    return [(s1, s2), (p1, p2), (s1, p1), (s2, p2)]
-
-
-def stack_blocks(s1: Tensor, s2: Tensor, p1: Tensor, p2: Tensor) -> tuple[Tensor, Tensor]:
-    """Both sides of the four blocks stacked, (4, B, ...) each: one batched call for all blocks."""
-    left, right = zip(*block_pairs(s1, s2, p1, p2), strict=True)
-    return torch.stack(left), torch.stack(right)
-
-
-class BatchOTLoss(nn.Module):
+class BatchOTLoss(FourBatchLoss):
     """The original's loss: the sum (no averaging) of the batch-wise OT losses of four blocks.
 
     forward(s1, s2, p1, p2, ls1, ls2, lp1, lp2) -> scalar; blocks (s1,s2), (p1,p2), (s1,p1), (s2,p2). The four
     batches must have the same size B (the four blocks are stacked into one (4, B, B) problem). After each
     call `self.parts` holds the four block losses (detached, order of `BLOCKS`).
     """
+
+    name = "ot"
 
     def __init__(
         self,
@@ -259,45 +250,18 @@ class BatchOTLoss(nn.Module):
     ) -> None:
         super().__init__()
         self.margin, self.lamb, self.gamma, self.iters, self.options = margin, lamb, gamma, iters, options
-        self.parts: Tensor | None = None
 
-    def forward(
-        self,
-        s1: Tensor,
-        s2: Tensor,
-        p1: Tensor,
-        p2: Tensor,
-        ls1: Tensor,
-        ls2: Tensor,
-        lp1: Tensor,
-        lp2: Tensor,
-    ) -> Tensor:
-        """Sum of the four block losses."""
-        parts = self.block_losses(s1, s2, p1, p2, ls1, ls2, lp1, lp2)
-        self.parts = parts.detach()
-        return parts.sum()
+    @classmethod
+    def from_config(cls, cfg: Any) -> BatchOTLoss:
+        """margin, lamb, gamma, sinkhorn_iters and the OTOptions keys of a `metric:` section."""
+        options = OTOptions(
+            log_domain=cfg.sinkhorn_log_domain, tol=cfg.sinkhorn_tol, detach_plan=cfg.detach_plan
+        )
+        return cls(cfg.margin, cfg.lamb, cfg.gamma, cfg.sinkhorn_iters, options)
 
-    def block_losses(
-        self,
-        s1: Tensor,
-        s2: Tensor,
-        p1: Tensor,
-        p2: Tensor,
-        ls1: Tensor,
-        ls2: Tensor,
-        lp1: Tensor,
-        lp2: Tensor,
-    ) -> Tensor:
+    def block_losses(self, batches: FourBatches) -> Tensor:
         """The four block losses as a (4,) tensor, order (s1,s2), (p1,p2), (s1,p1), (s2,p2)."""
-        sizes = {len(x) for x in (s1, s2, p1, p2, ls1, ls2, lp1, lp2)}
-        if len(sizes) != 1:
-            raise ValueError(
-                "BatchOTLoss: the four batches and their labels must have one size B, got "
-                f"{[len(x) for x in (s1, s2, p1, p2)]} embeddings and "
-                f"{[len(x) for x in (ls1, ls2, lp1, lp2)]} labels"
-            )
-        left, right = stack_blocks(s1, s2, p1, p2)
-        left_labels, right_labels = stack_blocks(ls1, ls2, lp1, lp2)
+        left, right, left_labels, right_labels = batches.stacked()
         return ot_block_losses(
             left,
             right,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
+from bwot.evaluation.metrics import per_query_metrics
 from bwot.io import PathLike, read_strings
 from bwot.splits import holdout_split
 
@@ -76,33 +77,11 @@ def _require(f: h5py.File, path: PathLike, names: list[str]) -> None:
         raise ValueError(f"{path}: missing datasets {missing}")
 
 
-def random_batch(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
-    """`size` random indices of n items, without replacement when n allows (the original's random batches)."""
-    return rng.choice(n, size=size, replace=n < size)
-
-
-def npair_batch(
-    rng: np.random.Generator, sketch_labels: np.ndarray, shape_labels: np.ndarray, size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """A paired batch as the original's n-pair sampling: for classes drawn without repetition (cycling
-    through a new permutation when size exceeds the classes), one random sketch and one random shape each."""
-    classes = np.intersect1d(sketch_labels, shape_labels)
-    reps = -(-size // len(classes))
-    drawn = np.concatenate([rng.permutation(classes) for _ in range(reps)])[:size]
-    sk = np.array([rng.choice(np.flatnonzero(sketch_labels == c)) for c in drawn])
-    sh = np.array([rng.choice(np.flatnonzero(shape_labels == c)) for c in drawn])
-    return sk, sh
-
-
-def mean_average_precision(
-    distances: np.ndarray, query_labels: np.ndarray, target_labels: np.ndarray
-) -> float:
-    """mAP of a (n_queries, n_targets) distances; stable sort; queries with no relevant target skipped."""
-    order = np.argsort(distances, axis=1, kind="stable")
-    rel = target_labels[order] == query_labels[:, None]
-    hits = np.cumsum(rel, axis=1)
-    ranks = np.arange(1, rel.shape[1] + 1)
-    n_rel = rel.sum(1)
-    ok = n_rel > 0
-    ap = (rel * hits / ranks).sum(1)[ok] / n_rel[ok]
-    return float(ap.mean()) if ok.any() else float("nan")
+def validation_map(distances: np.ndarray, query_labels: np.ndarray, target_labels: np.ndarray) -> float:
+    """mAP of held-out sketches by the SHREC definition (bwot.evaluation); a held-out sketch whose class has
+    no shape has no AP and is left out of this monitoring number (NaN when none is left)."""
+    has_targets = np.isin(query_labels, target_labels)
+    if not has_targets.any():
+        return float("nan")
+    metrics = per_query_metrics(distances[has_targets], query_labels[has_targets], target_labels)
+    return metrics.means()["mAP"]

@@ -6,14 +6,13 @@
 from bwot.render.meshes import BadMeshError, Mesh, clean_and_normalise, load_mesh, read_off
 from bwot.render.renderer import ViewRenderer, blank_views, camera_yfov
 from bwot.render.rigs import RIGS, camera_poses, look_at, rig_directions
-from bwot.render.shard import BadMeshesError, RenderConfig, render_shard, shard_rows
+from bwot.render.shard import BadMeshesError, render_shard
 
 __all__ = [
     "RIGS",
     "BadMeshError",
     "BadMeshesError",
     "Mesh",
-    "RenderConfig",
     "ViewRenderer",
     "blank_views",
     "camera_poses",
@@ -24,5 +23,4 @@ __all__ = [
     "read_off",
     "render_shard",
     "rig_directions",
-    "shard_rows",
 ]

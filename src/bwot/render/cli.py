@@ -43,9 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the chosen mode."""
     if args.mode == "shard":
-        from bwot.render.shard import RenderConfig, render_shard
+        from bwot.config import RenderConfig
+        from bwot.render.shard import render_shard
 
-        cfg = RenderConfig(args.rig, args.size, args.shards, args.up, args.compression, args.on_bad_mesh)
+        cfg = RenderConfig(
+            rig=args.rig,
+            size=args.size,
+            shards=args.shards,
+            up=args.up,
+            compression=args.compression,
+            on_bad_mesh=args.on_bad_mesh,
+        )
         skipped_csv = args.out.with_name(args.out.stem + ".skipped.csv")
         render_shard(args.models, args.shard, args.out, skipped_csv, cfg)
         return 0

@@ -81,11 +81,15 @@ def gallery_rows(
     rows = pick_queries(ranking, n_queries)
     sketch_ids = ranking.get("query_sketch_ids", ranking["query_ids"])
     sketches = read_shard_images(sketch_shards, [str(sketch_ids[r]) for r in rows], 0)
-    top = ranking["topk"][rows]
+    # a target skipped upstream (no views) has distance inf: it is ranked, but has no picture to show
+    shown = [
+        top[np.isfinite(dist)]
+        for top, dist in zip(ranking["topk"][rows], ranking["topk_dist"][rows], strict=True)
+    ]
     target_ids = ranking["target_ids"]
-    views = read_shard_images(view_shards, sorted({str(target_ids[t]) for t in top.ravel()}), view)
+    views = read_shard_images(view_shards, sorted({str(target_ids[t]) for t in np.concatenate(shown)}), view)
     out = []
-    for r, targets in zip(rows, top, strict=True):
+    for r, targets in zip(rows, shown, strict=True):
         q_label = int(ranking["query_labels"][r])
         t_labels = ranking["target_labels"][targets]
         out.append(

@@ -8,14 +8,13 @@ corners) -> shard (manifest rows -> HDF5 + skip report).
 from bwot.sketches.decode import load_grayscale
 from bwot.sketches.errors import SketchError, SketchShardError
 from bwot.sketches.ink import Ink, NoInkError, find_ink
-from bwot.sketches.pipeline import SketchConfig, normalise_gray, preprocess_sketch
+from bwot.sketches.pipeline import normalise_gray, preprocess_sketch
 from bwot.sketches.rotate import rotations
-from bwot.sketches.shard import prepare_shard, shard_rows
+from bwot.sketches.shard import prepare_shard, split_rows
 
 __all__ = [
     "Ink",
     "NoInkError",
-    "SketchConfig",
     "SketchError",
     "SketchShardError",
     "find_ink",
@@ -24,5 +23,5 @@ __all__ = [
     "prepare_shard",
     "preprocess_sketch",
     "rotations",
-    "shard_rows",
+    "split_rows",
 ]

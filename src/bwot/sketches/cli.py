@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bwot.sketches.pipeline import SketchConfig, preprocess_sketch
+from bwot.config import SketchesConfig
+from bwot.sketches.pipeline import preprocess_sketch
 from bwot.sketches.shard import prepare_shard
 
 
@@ -23,13 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="shards the split is cut into (default 1; the workflow: sketches.shards)",
     )
-    parser.add_argument("--size", type=int, default=SketchConfig.size)
-    parser.add_argument("--thicken", choices=["auto", "never", "always"], default=SketchConfig.thicken)
-    parser.add_argument("--on-bad-sketch", choices=["error", "skip"], default=SketchConfig.on_bad_sketch)
+    parser.add_argument("--size", type=int, default=SketchesConfig.size)
+    parser.add_argument("--thicken", choices=["auto", "never", "always"], default=SketchesConfig.thicken)
+    parser.add_argument("--on-bad-sketch", choices=["error", "skip"], default=SketchesConfig.on_bad_sketch)
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = SketchConfig(
+    cfg = SketchesConfig(
         size=args.size, shards=args.shards, thicken=args.thicken, on_bad_sketch=args.on_bad_sketch
     )
     if args.split:

@@ -9,7 +9,6 @@ skip they are left out and listed in the skip report (id,path,reason).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,27 +16,21 @@ import h5py
 import imagecodecs
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
+from bwot.config import SketchesConfig
 from bwot.datasets.manifest import read_manifest
-from bwot.io import h5_writer, set_attrs, write_csv, write_strings
+from bwot.io import PathLike, h5_writer, set_attrs, write_strings
+from bwot.shards import progress, shard_rows, write_skip_report
 from bwot.sketches.errors import SketchError, SketchShardError
-from bwot.sketches.pipeline import SketchConfig, preprocess_sketch
-from bwot.splits import shard_bounds
+from bwot.sketches.pipeline import preprocess_sketch
 
 log = logging.getLogger(__name__)
-PathLike = str | os.PathLike[str]
-SKIP_COLUMNS = ["id", "path", "reason"]
 
 
-def shard_rows(manifest: pd.DataFrame, split: str, shard: int, shards: int) -> pd.DataFrame:
+def split_rows(manifest: pd.DataFrame, split: str, shard: int, shards: int, where: PathLike) -> pd.DataFrame:
     """The manifest rows of shard `shard` of `shards` of `split` (file order; may be empty)."""
-    missing = sorted({"id", "label", "split", "path"} - set(manifest.columns))
-    if missing:
-        raise ValueError(f"sketches manifest lacks column(s) {', '.join(missing)}")
-    rows = manifest[manifest["split"] == split]
-    start, stop = shard_bounds(len(rows), shard, shards)
-    return rows.iloc[start:stop]
+    rows = shard_rows(manifest, 0, 1, ["id", "label", "split", "path"], where)
+    return shard_rows(rows[rows["split"] == split], shard, shards, [], where)
 
 
 def prepare_shard(
@@ -47,11 +40,11 @@ def prepare_shard(
     *,
     split: str,
     shard: int,
-    cfg: SketchConfig | Mapping[str, Any],
+    cfg: SketchesConfig | Mapping[str, Any],
 ) -> int:
     """Preprocess one shard and write it atomically; return the number of sketches written."""
-    cfg = cfg if isinstance(cfg, SketchConfig) else SketchConfig.from_mapping(cfg)
-    rows = shard_rows(read_manifest(manifest_csv), split, shard, cfg.shards)
+    cfg = SketchesConfig.from_mapping(cfg)
+    rows = split_rows(read_manifest(manifest_csv), split, shard, cfg.shards, manifest_csv)
     n, size = len(rows), cfg.size
     log.info("%s shard %d: %d sketches from %s -> %s", split, shard, n, manifest_csv, out_h5)
     ids, labels, bad = [], [], []
@@ -64,15 +57,16 @@ def prepare_shard(
             chunks=(1, cfg.rotations, size, size),
             **_compression(cfg.compression),
         )
-        progress = tqdm(rows.itertuples(index=False), total=n, file=_LogStream(), mininterval=10, ascii=True)
-        for row in progress:
-            try:
-                _write_item(images, len(ids), preprocess_sketch(row.path, cfg))
-            except SketchError as err:
-                bad.append((row.id, row.path, err.reason))
-                continue
-            ids.append(row.id)
-            labels.append(row.label)
+        with progress(n, f"{split} shard {shard}", " sketches") as bar:
+            for row in rows.itertuples(index=False):
+                bar.update()
+                try:
+                    _write_item(images, len(ids), preprocess_sketch(row.path, cfg))
+                except SketchError as err:
+                    bad.append((row.id, row.path, err.reason))
+                    continue
+                ids.append(row.id)
+                labels.append(row.label)
         if bad and cfg.on_bad_sketch == "error":
             raise SketchShardError(
                 f"{len(bad)} bad sketch(es) in {split} shard {shard} of {manifest_csv}"
@@ -85,7 +79,7 @@ def prepare_shard(
         set_attrs(
             f, {"rotations": cfg.rotations, "step_deg": float(cfg.step_deg), "split": split, "size": size}
         )
-    write_csv(skipped_csv, pd.DataFrame(bad, columns=SKIP_COLUMNS))
+    write_skip_report(skipped_csv, bad)
     for sid, path, reason in bad:
         log.warning("skipped sketch %s (%s): %s", sid, path, reason)
     log.info("%s shard %d: wrote %d sketches, skipped %d", split, shard, len(ids), len(bad))
@@ -115,15 +109,3 @@ def _compression(kind: str) -> dict[str, Any]:
     if kind == "lzf":
         return {"compression": "lzf"}
     return {}
-
-
-class _LogStream:
-    """A file-like object that sends tqdm's progress lines to the log."""
-
-    def write(self, text: str) -> None:
-        text = text.strip("\r\n ")
-        if text:
-            log.info(text)
-
-    def flush(self) -> None:
-        """Nothing buffered."""

@@ -26,6 +26,8 @@ import numpy as np
 import trimesh
 
 from bwot.io import atomic_path
+from bwot.synthetic.contact import ClassBlock
+from bwot.synthetic.contact import contact_sheet as make_sheet
 from bwot.synthetic.drawing import sketch
 from bwot.synthetic.parts import pose
 from bwot.synthetic.presets import ClassSpec, Preset, class_sizes, class_specs, get_preset
@@ -82,6 +84,18 @@ def item_path(root: Path, specs: list[ClassSpec], item: Item) -> Path:
         return root / MODELS_DIR / f"m{item.id}.off"
     base = TRAIN_DIR if item.kind == "train" else TEST_DIR
     return root / base / specs[item.cls].name / item.kind / f"{item.id}.png"
+
+
+def _class_block(root: Path, specs: list[ClassSpec], items: list[Item], c: int) -> ClassBlock:
+    """Class `c` on the contact sheet: its first target model and first two training sketches."""
+    models = [i for i in items if i.kind == "model" and i.cls == c]
+    sketches = [i for i in items if i.kind == "train" and i.cls == c][:2]
+    return ClassBlock(
+        specs[c].name,
+        len(models),
+        item_path(root, specs, models[0]),
+        [item_path(root, specs, s) for s in sketches],
+    )
 
 
 def item_rng(seed: int, item: Item) -> np.random.Generator:
@@ -171,9 +185,8 @@ def generate_dataset(
         }
         (tmp / "builtin.json").write_text(json.dumps(summary, indent=2) + "\n")
         if contact_sheet:
-            from bwot.synthetic.contact import contact_sheet as make_sheet
-
-            make_sheet(tmp, specs, items, seed).save(tmp / "contact_sheet.png", format="PNG")
+            sheet = make_sheet([_class_block(tmp, specs, items, c) for c in range(len(specs))])
+            sheet.save(tmp / "contact_sheet.png", format="PNG")
     log.info(
         "wrote %s: %d classes, %d models, %d train + %d test sketches in %.1f s (%.1f items/s)",
         out,

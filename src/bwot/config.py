@@ -1,0 +1,371 @@
+"""The pipeline configuration: the packaged schema (schema.yaml) is the one home of every key and default.
+
+`validate(config)` checks a whole config (closed sections, types, values) and fills in the defaults;
+`Config.from_mapping(config)` gives it as frozen, typed sections (`cfg.render.size`), one type per section,
+built from the schema: `RenderConfig`, `SketchesConfig`, `FeaturesConfig`, `MetricConfig`, ... . The
+library's stages take these types (or plain mappings of the same keys: missing keys take the schema's
+defaults, unknown keys are an error). `preflight(cfg)` finds, before any job runs, what would fail late: a
+missing dataset root, weights that are not there, a gallery loss that is not trained, a feature layer the
+backbone does not have.
+
+This module is imported by the Snakefile when it parses: it does not import torch.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
+SECTIONS = ("synthetic", "render", "sketches", "features", "metric", "evaluate", "report")
+TOP_LEVEL = ("dataset", "name", "data_dir", "seed")
+# the keys that define the method (not shards, devices, workers, logging, ...): a run that differs from
+# the paper's config in one of them does not follow the paper's protocol
+PROTOCOL_KEYS = {
+    "render": ("rig", "size"),
+    "sketches": ("size", "rotations", "step_deg"),
+    "features": ("backbone", "layer", "weights", "input_size"),
+    "metric": (
+        "out_dim", "sketch_widths", "shape_widths", "batch_size", "margin", "lamb", "gamma",
+        "sinkhorn_iters", "sinkhorn_log_domain", "sinkhorn_tol", "detach_plan", "npair_reg",
+        "optimizer", "lr", "momentum", "decay_rate", "decay_steps", "steps", "epochs",
+    ),
+    "evaluate": ("protocol", "distance"),
+}  # fmt: skip
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names every offending key and what to do."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"config: {len(self.problems)} problem(s):\n{lines}")
+
+
+@functools.cache
+def schema() -> dict[str, Any]:
+    """The packaged JSON schema, with the loss names of bwot.losses.registry filled in."""
+    from bwot.losses.registry import LOSSES
+
+    spec = yaml.safe_load(SCHEMA_PATH.read_text())
+    metric, report = spec["properties"]["metric"]["properties"], spec["properties"]["report"]["properties"]
+    metric["losses"]["items"]["enum"] = list(LOSSES)
+    report["gallery_loss"]["enum"] = [None, *LOSSES]
+    return spec
+
+
+def defaults(section: str | None = None) -> dict[str, Any]:
+    """The schema's defaults: of one section, or of the top-level keys with every section filled."""
+    props = schema()["properties"]
+    if section is not None:
+        return {k: copy.deepcopy(v.get("default")) for k, v in props[section]["properties"].items()}
+    out = {k: copy.deepcopy(props[k].get("default")) for k in TOP_LEVEL}
+    return out | {s: defaults(s) for s in SECTIONS}
+
+
+def validate(config: Mapping[str, Any], sources: Iterable[str] = ()) -> dict[str, Any]:
+    """A copy of `config` with every default filled in; ConfigError naming each bad key otherwise.
+
+    `sources` (config file paths) are searched to say where an offending key was written.
+    """
+    spec = schema()
+    errors = sorted(jsonschema.Draft202012Validator(spec).iter_errors(dict(config)), key=lambda e: e.path)
+    if errors:
+        raise ConfigError([_describe(e, spec, list(sources)) for e in errors])
+    filled = {k: copy.deepcopy(v) for k, v in config.items()}
+    for key in TOP_LEVEL:
+        filled.setdefault(key, defaults().get(key))
+    for section in SECTIONS:
+        filled[section] = defaults(section) | dict(filled.get(section) or {})
+    return filled
+
+
+def _describe(error: jsonschema.ValidationError, spec: dict, sources: list[str]) -> str:
+    """One line per problem: the key, where it was written, what is wrong, and the closest valid key."""
+    where = ".".join(str(p) for p in error.path)
+    if error.validator == "additionalProperties":
+        allowed = list(_subschema(spec, error.path).get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        lines = []
+        for key in unknown:
+            full = f"{where}.{key}" if where else key
+            guess = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"; did you mean '{(where + '.') if where else ''}{guess[0]}'?" if guess else ""
+            lines.append(f"unknown key '{full}'{_found_in(full, sources)}{hint}")
+        return "\n  - ".join(lines)
+    if error.validator == "pattern":
+        rule = _subschema(spec, error.path).get("description", f"must match {error.validator_value}")
+        return f"'{where}'{_found_in(where, sources)}: {error.instance!r} is not allowed ({rule})"
+    if error.validator == "enum":
+        return (
+            f"'{where}'{_found_in(where, sources)}: {error.instance!r} is not one of {error.validator_value}"
+        )
+    return f"'{where or '(top level)'}'{_found_in(where, sources)}: {error.message}"
+
+
+def _subschema(spec: dict, path: Iterable[Any]) -> dict:
+    node = spec
+    for part in path:
+        node = node.get("properties", {}).get(part, {})
+    return node
+
+
+def _found_in(key: str, sources: list[str]) -> str:
+    """' (in FILE)' for the config files that set `key`, or ' (from --config)' when none does."""
+    files = [str(src) for src in sources if _has_key(src, key.split("."))]
+    if files:
+        return f" (in {', '.join(files)})"
+    return " (from --config or the defaults)" if sources else ""
+
+
+def _has_key(path: str, parts: list[str]) -> bool:
+    try:
+        node = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+# ---------------------------------------------------------------------------------- frozen section types
+
+_PYTHON_TYPES = {"string": str, "integer": int, "number": float, "boolean": bool, "array": list, "null": None}
+
+
+def _annotation(prop: Mapping[str, Any]) -> Any:
+    kinds = prop.get("type")
+    if kinds is None:  # an enum
+        values = prop.get("enum", [])
+        kinds = ["null" if v is None else "string" for v in values]
+    kinds = [kinds] if isinstance(kinds, str) else kinds
+    types = [_PYTHON_TYPES[k] for k in dict.fromkeys(kinds)]
+    union = types[0] if types[0] is not None else type(None)
+    for t in types[1:]:
+        union = union | (type(None) if t is None else t)
+    return union
+
+
+def _section_type(section: str) -> type:
+    """A frozen dataclass with the section's keys as fields and the schema's defaults."""
+    props = schema()["properties"][section]["properties"]
+    fields = []
+    for key, prop in props.items():
+        default = prop.get("default")
+        if isinstance(default, list):
+            fields.append(
+                (key, _annotation(prop), dataclasses.field(default_factory=functools.partial(list, default)))
+            )
+        else:
+            fields.append((key, _annotation(prop), dataclasses.field(default=default)))
+    name = f"{section.title()}Config"
+    cls = dataclasses.make_dataclass(
+        name,
+        fields,
+        frozen=True,
+        namespace={
+            "__doc__": f"The `{section}:` section of the config (keys and defaults: bwot/schema.yaml).",
+            "__post_init__": _check_section,
+            "from_mapping": classmethod(_from_mapping),
+            "as_dict": dataclasses.asdict,
+            "section": section,
+        },
+    )
+    cls.__module__ = __name__
+    return cls
+
+
+def _check_section(self: Any) -> None:
+    """Values are checked against the section's schema however the object was made."""
+    spec = schema()["properties"][self.section]
+    errors = list(jsonschema.Draft202012Validator(spec).iter_errors(dataclasses.asdict(self)))
+    if errors:
+        raise ConfigError([f"'{self.section}.{'.'.join(map(str, e.path))}': {e.message}" for e in errors])
+
+
+def _from_mapping(cls: type, cfg: Mapping[str, Any] | Any) -> Any:
+    """The section from a mapping of its keys (missing ones take the defaults; unknown ones are an error),
+    or the object itself when it is already of this type."""
+    if isinstance(cfg, cls):
+        return cfg
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(cfg) - known)
+    if unknown:
+        problems = []
+        for key in unknown:
+            guess = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"; did you mean '{cls.section}.{guess[0]}'?" if guess else ""
+            problems.append(f"unknown key '{cls.section}.{key}'{hint}")
+        raise ConfigError(problems)
+    return cls(**dict(cfg))
+
+
+SyntheticConfig = _section_type("synthetic")
+RenderConfig = _section_type("render")
+SketchesConfig = _section_type("sketches")
+FeaturesConfig = _section_type("features")
+MetricConfig = _section_type("metric")
+EvaluateConfig = _section_type("evaluate")
+ReportConfig = _section_type("report")
+SECTION_TYPES = {
+    "synthetic": SyntheticConfig,
+    "render": RenderConfig,
+    "sketches": SketchesConfig,
+    "features": FeaturesConfig,
+    "metric": MetricConfig,
+    "evaluate": EvaluateConfig,
+    "report": ReportConfig,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A whole, validated config: the top-level keys and one frozen object per section."""
+
+    dataset: str
+    name: str | None
+    data_dir: str | None
+    seed: int
+    synthetic: Any
+    render: Any
+    sketches: Any
+    features: Any
+    metric: Any
+    evaluate: Any
+    report: Any
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any], sources: Iterable[str] = ()) -> Config:
+        """Validate `config` (ConfigError naming every problem), fill the defaults and freeze it."""
+        filled = validate(config, sources)
+        sections = {s: SECTION_TYPES[s].from_mapping(filled[s]) for s in SECTIONS}
+        return cls(**{k: filled[k] for k in TOP_LEVEL}, **sections)
+
+    @property
+    def run_name(self) -> str:
+        """The results folder name: `name`, or the dataset key."""
+        return self.name or self.dataset
+
+    @property
+    def builtin_root(self) -> str:
+        """Where the built-in benchmark of this config is generated: keyed by what the files depend on (the
+        seed and `synthetic:` but its `workers`), so built-in runs with other settings never share it."""
+        keys = {k: v for k, v in dataclasses.asdict(self.synthetic).items() if k != "workers"}
+        digest = hashlib.sha256(json.dumps([keys, self.seed], sort_keys=True).encode()).hexdigest()
+        return f"resources/builtin/{self.synthetic.preset}-seed{self.seed}-{digest[:8]}"
+
+    @property
+    def up(self) -> str:
+        """The meshes' up axis: render.up, with `auto` = z for the built-in benchmark, y (PSB/SHREC) else."""
+        if self.render.up != "auto":
+            return self.render.up
+        return "z" if self.dataset == "builtin" else "y"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain nested dicts (for Snakemake params and JSON)."""
+        return dataclasses.asdict(self)
+
+    def protocol(self) -> dict[str, Any]:
+        """The dataset, its root and the PROTOCOL_KEYS of each section: what defines the run's method."""
+        out: dict[str, Any] = {"dataset": self.dataset, "data_dir": self.data_dir}
+        for section, keys in PROTOCOL_KEYS.items():
+            values = getattr(self, section)
+            out[section] = {k: getattr(values, k) for k in keys}
+        return out
+
+
+# ------------------------------------------------------------------------------------------- preflight
+
+
+def preflight(cfg: Config) -> list[str]:
+    """What would fail after jobs have run, found now: each problem names the key and the fix."""
+    problems = _dataset_problems(cfg) + _weights_problems(cfg.features)
+    from bwot.features.layers import LAYERS
+
+    layers = LAYERS[cfg.features.backbone]
+    if cfg.features.layer is not None and cfg.features.layer not in layers:
+        problems.append(
+            f"features.layer '{cfg.features.layer}' is not a layer of {cfg.features.backbone}: "
+            f"use one of {', '.join(layers)} (or null for the usual one)"
+        )
+    gallery = cfg.report.gallery_loss
+    if gallery is not None and gallery not in cfg.metric.losses:
+        problems.append(
+            f"report.gallery_loss '{gallery}' is not among metric.losses {cfg.metric.losses}: "
+            "add it there, or set report.gallery_loss: null (the first loss)"
+        )
+    return problems
+
+
+def _dataset_problems(cfg: Config) -> list[str]:
+    if cfg.dataset == "builtin":
+        return []
+    if not cfg.data_dir:
+        hint = f"--config data_dir=/path/to/{cfg.dataset}"
+        return [f"data_dir is not set: dataset '{cfg.dataset}' needs it ({hint})"]
+    root = Path(cfg.data_dir)
+    if not root.is_dir():
+        return [f"data_dir '{root}' does not exist or is not a folder (dataset '{cfg.dataset}')"]
+    from bwot.datasets.layouts import layout_problems
+
+    missing = layout_problems(cfg.dataset, root)
+    if not missing:
+        return []
+    return [
+        f"data_dir '{root}' does not hold the {cfg.dataset} layout (docs/datasets.md): {'; '.join(missing)}"
+    ]
+
+
+def _weights_problems(features: Any) -> list[str]:
+    weights = features.weights
+    if weights in (None, "auto"):
+        return []
+    if weights == "imagenet":
+        from bwot.features.layers import cached_weights_path
+
+        path = cached_weights_path(features.backbone)
+        if path.is_file():
+            return []
+        return [
+            f"features.weights 'imagenet': no cached ImageNet weights of {features.backbone} at {path} "
+            "(torchvision's cache: $TORCH_HOME/hub/checkpoints, default ~/.cache/torch/hub/checkpoints; "
+            "nothing is downloaded). Put the file there, or run without them: features.weights: null "
+            "(from scratch) or auto (use them when present)"
+        ]
+    if not Path(os.path.expanduser(weights)).is_file():
+        return [f"features.weights '{weights}': no such file (a torchvision state_dict or a bwot backbone)"]
+    return []
+
+
+__all__ = [
+    "PROTOCOL_KEYS",
+    "SECTIONS",
+    "SECTION_TYPES",
+    "Config",
+    "ConfigError",
+    "EvaluateConfig",
+    "FeaturesConfig",
+    "MetricConfig",
+    "RenderConfig",
+    "ReportConfig",
+    "SketchesConfig",
+    "SyntheticConfig",
+    "defaults",
+    "preflight",
+    "schema",
+    "validate",
+]

@@ -1,0 +1,135 @@
+"""What a results table was computed on: the dataset and its counts, what was skipped, the devices and
+weights, and, on SHREC13/SHREC14, every way the run differs from the paper's protocol.
+
+The paper's protocol is the repository's config of that dataset (config/shrec13.yaml, config/shrec14.yaml:
+the original's hyper-parameters); the official sizes of the benchmarks are those of bwot.datasets.layouts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+
+from bwot.config import PROTOCOL_KEYS, validate
+from bwot.datasets.layouts import SHREC13, SHREC14
+from bwot.datasets.manifest import read_manifest
+from bwot.io import PathLike
+
+OFFICIAL = {"shrec13": SHREC13.official, "shrec14": SHREC14.official}
+
+
+def dataset_counts(models_csv: PathLike, sketches_csv: PathLike) -> dict[str, int]:
+    """Classes (of the models), target models, train and test sketches, and the classes queried."""
+    models, sketches = read_manifest(models_csv), read_manifest(sketches_csv)
+    test = sketches[sketches["split"] == "test"]
+    return {
+        "classes": int(models["class"].nunique()),
+        "models": len(models),
+        "train": int((sketches["split"] == "train").sum()),
+        "test": len(test),
+        "query_classes": int(test["class"].nunique()),
+    }
+
+
+def protocol_differences(run: Mapping[str, Any], paper: Mapping[str, Any]) -> list[str]:
+    """`section.key: run value (paper: value)` for every protocol key where the two configs differ."""
+    run, paper = validate(run), validate(paper)
+    out = []
+    for section, keys in PROTOCOL_KEYS.items():
+        for key in keys:
+            if run[section][key] != paper[section][key]:
+                out.append(
+                    f"`{section}.{key}`: {_show(run[section][key])} (paper: {_show(paper[section][key])})"
+                )
+    return out
+
+
+def subset_differences(dataset: str, counts: Mapping[str, int]) -> list[str]:
+    """How the data differs from the distributed benchmark's size (a subset, another split)."""
+    official = OFFICIAL.get(dataset)
+    if official is None:
+        return []
+    names = {
+        "models": "target models",
+        "classes": "classes",
+        "train": "training sketches",
+        "test": "test sketches",
+    }
+    diffs = [f"{counts[k]} of its {official[k]} {names[k]}" for k in names if counts[k] != official[k]]
+    return [f"a subset of {dataset.upper()}: " + ", ".join(diffs)] if diffs else []
+
+
+def run_section(
+    *,
+    dataset: str,
+    data_dir: str | None,
+    counts: Mapping[str, int],
+    metrics: Mapping[str, Mapping[str, Any]],
+    backbones: Sequence[Mapping[str, Any]],
+    run_config: Mapping[str, Any] | None = None,
+    paper_config: Mapping[str, Any] | None = None,
+) -> str:
+    """The markdown section "The run" of metrics.md."""
+    where = f" at `{data_dir}`" if data_dir and dataset != "builtin" else ""
+    lines = [
+        "## The run",
+        "",
+        f"- **Dataset**: {dataset}{where}: {counts['classes']} classes, {counts['models']} target models, "
+        f"{counts['train']} training and {counts['test']} test sketches ({counts['query_classes']} classes "
+        "queried).",
+    ]
+    first = next(iter(metrics.values()))
+    lines.append(_skipped_line(first.get("skipped", {})))
+    for b in backbones:
+        lines.append(
+            f"- **{b['modality'].capitalize()} CNN**: {b['backbone']} ({b['layer']}), weights: "
+            f"{b['weights']}, trained on {b['device']}: validation accuracy {b['best_score']:.3f} "
+            f"(epoch {b['best_epoch']} of {b['epochs']}, {b['classes']} classes)."
+        )
+    trained = {loss: v.get("model", {}) for loss, v in metrics.items()}
+    models = [f"{loss} {m.get('steps', '?')} steps on {m.get('device', '?')}" for loss, m in trained.items()]
+    lines.append(f"- **Metric networks**: {', '.join(models)}.")
+    if paper_config is not None and run_config is not None:
+        diffs = subset_differences(dataset, counts) + protocol_differences(run_config, paper_config)
+        if first.get("n_targets_skipped") or first.get("n_queries_skipped"):
+            diffs.append("items skipped as bad (above)")
+        if diffs:
+            lines += ["", f"**Differs from the paper's protocol** (Xu et al., {dataset.upper()}):", ""]
+            lines += [f"- {d}" for d in diffs]
+        else:
+            lines += ["", f"The run follows the paper's protocol on {dataset.upper()}."]
+    return "\n".join(lines) + "\n"
+
+
+def _skipped_line(skipped: Mapping[str, Sequence[Mapping[str, str]]]) -> str:
+    targets, queries = skipped.get("targets", []), skipped.get("queries", [])
+    if not targets and not queries:
+        return "- **Skipped**: nothing: every target model is ranked and every test sketch is a query."
+    parts = []
+    if targets:
+        parts.append(f"{len(targets)} target model(s), still counted and ranked last for every query: "
+                     + "; ".join(f"{t['id']} ({t['class']}): {t['reason']}" for t in targets))  # fmt: skip
+    if queries:
+        parts.append(f"{len(queries)} test sketch(es), not queried: "
+                     + "; ".join(f"{q['id']} ({q['class']}): {q['reason']}" for q in queries))  # fmt: skip
+    return "- **Skipped**: " + " — ".join(parts) + "."
+
+
+def read_json(path: PathLike) -> dict[str, Any]:
+    """A JSON file as a dict."""
+    return json.loads(open(path).read())
+
+
+def read_yaml(path: PathLike) -> dict[str, Any]:
+    """A YAML file as a dict (an empty file: {})."""
+    return yaml.safe_load(open(path).read()) or {}
+
+
+def _show(value: Any) -> str:
+    return "`null`" if value is None else f"`{value}`"
+
+
+__all__ = ["dataset_counts", "protocol_differences", "read_json", "read_yaml", "run_section"]
