@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -40,9 +42,14 @@ def test_h5_strings_and_attrs(tmp_path):
     assert read_attrs(tmp_path / "a.h5") == {"size": 64, "rig": "dodecahedron20"}
 
 
-def test_write_json(tmp_path):
-    write_json(tmp_path / "m.json", {"mAP": 0.5})
-    assert (tmp_path / "m.json").read_text().startswith("{")
+def test_write_json_round_trips_and_keeps_key_order(tmp_path):
+    value = {"mAP": 0.5, "NN": 1, "skipped": {"targets": [{"id": "000003", "reason": "é"}]}, "model": None}
+    write_json(tmp_path / "m.json", value)
+    text = (tmp_path / "m.json").read_text()
+    assert json.loads(text) == value
+    assert list(json.loads(text)) == ["mAP", "NN", "skipped", "model"]  # insertion order
+    assert text.endswith("}\n") and '\n  "NN": 1,' in text  # indented, one key a line
+    assert list(tmp_path.iterdir()) == [tmp_path / "m.json"]  # no temp file left
 
 
 def test_holdout_split_is_stratified_and_deterministic():

@@ -339,7 +339,9 @@ def test_lifted_blocks_concatenate_each_block_and_match_pml():
         emb, lab = torch.cat([x, y]).detach(), torch.cat([lx, ly])
         assert got.item() == pytest.approx(naive_lifted(lab.numpy(), emb.numpy(), 1.0), rel=1e-10)
         assert got.item() == pytest.approx(pml(emb, lab).item(), rel=1e-10)  # PML without ref_emb agrees
-    # PML with ref_emb (the cross-modal form) is not the lifted loss of the pairs across the two sets
+    # PML with ref_emb (the cross-modal form) is not the lifted loss of the pairs across the two sets: for a
+    # positive pair (query i, reference j) it takes the negatives of *query* j (row j, query j's label),
+    # where the lifted loss takes those of reference j (column j, reference j's label).
     x, y, lx, ly = (
         s1.detach(),
         p1.detach(),
@@ -347,16 +349,18 @@ def test_lifted_blocks_concatenate_each_block_and_match_pml():
         torch.tensor([1] * 4 + [0] * 4),
     )
     d = torch.cdist(x, y)
-    want = []
+    lifted, pml_form = [], []
     for i in range(8):
         for j in range(8):
             if lx[i] == ly[j]:
-                s = sum(torch.exp(1 - d[i, k]) for k in range(8) if ly[k] != lx[i])
-                s = s + sum(torch.exp(1 - d[k, j]) for k in range(8) if lx[k] != ly[j])
-                want.append(torch.relu(torch.log(s) + d[i, j]) ** 2 / 2)
-    assert pml(x, lx, ref_emb=y, ref_labels=ly).item() != pytest.approx(
-        torch.stack(want).mean().item(), rel=1e-3
-    )
+                row_i = sum(torch.exp(1 - d[i, k]) for k in range(8) if ly[k] != lx[i])
+                column_j = sum(torch.exp(1 - d[k, j]) for k in range(8) if lx[k] != ly[j])
+                row_j = sum(torch.exp(1 - d[j, k]) for k in range(8) if ly[k] != lx[j]) if j != i else 0
+                lifted.append(torch.relu(torch.log(row_i + column_j) + d[i, j]) ** 2 / 2)
+                pml_form.append(torch.relu(torch.log(row_i + row_j) + d[i, j]) ** 2 / 2)
+    got = pml(x, lx, ref_emb=y, ref_labels=ly).item()
+    assert got == pytest.approx(torch.stack(pml_form).mean().item(), rel=1e-10)  # what PML computes
+    assert abs(got - torch.stack(lifted).mean().item()) > 1e-2 * got  # ... which is not the lifted loss
 
 
 @pytest.mark.parametrize("paired", [True, False])

@@ -143,6 +143,25 @@ def test_metric_parameter_change_reruns_only_metric_and_after(run_copy):
 
 
 @needs_stages
+def test_builtin_runs_with_other_settings_never_touch_each_others_inputs(run_copy):
+    """Another seed (under another name) generates its own benchmark, beside the first: the first run stays
+    complete. Another name with the same settings shares the benchmark. More workers rerun nothing."""
+    first = Config.from_mapping(yaml.safe_load((run_copy / CONFIG).read_text()))
+    second = Config.from_mapping({**yaml.safe_load((run_copy / CONFIG).read_text()), "seed": 1})
+    assert first.builtin_root != second.builtin_root
+    _smk(run_copy, "--config", "seed=1", "name=seed1", "--until", "index_dataset")
+    assert (run_copy / first.builtin_root).is_dir() and (run_copy / second.builtin_root).is_dir()
+    assert planned_jobs(_smk(run_copy, "-n")) == {}  # the first run: nothing to redo
+    other_name = planned_jobs(_smk(run_copy, "-n", "--config", "name=again"))
+    assert "synthesize_dataset" not in other_name and other_name["index_dataset"] == 1
+    path = run_copy / CONFIG
+    cfg = yaml.safe_load(path.read_text())
+    cfg["synthetic"]["workers"] = 2  # the rule's threads: the same bytes, no rerun
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert planned_jobs(_smk(run_copy, "-n")) == {}
+
+
+@needs_stages
 @pytest.mark.parametrize("rule", STAGES)
 def test_forcerun_reruns_the_stage_and_what_follows(finished, rule):
     planned = _rules(planned_jobs(_smk(finished, "-n", "-R", rule)))

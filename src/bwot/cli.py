@@ -12,6 +12,7 @@ import sys
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "config": ("bwot.cli_config", "print the whole config of a run (defaults filled in) and check it"),
     "synth": ("bwot.synthetic.cli", "generate the built-in procedural benchmark (SHREC13 layout)"),
     "index": ("bwot.datasets.cli", "read a dataset root and write its manifests"),
     "render": ("bwot.render.cli", "render meshes to views: a manifest shard to HDF5, or a PNG preview"),

@@ -9,6 +9,7 @@ the evaluation reads so that nothing disappears without a word.
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Iterable, Sequence
 
@@ -67,3 +68,11 @@ class _LogStream:
 
     def flush(self) -> None:
         """Nothing buffered."""
+
+
+def add_shard_arguments(parser: argparse.ArgumentParser, what: str, key: str) -> None:
+    """`--shard` and `--shards` of a command that writes one shard of `what` (the workflow's `key`)."""
+    parser.add_argument("--shard", type=int, default=0, help="which shard (0..shards-1)")
+    parser.add_argument(
+        "--shards", type=int, default=1, help=f"shards {what} is cut into (default 1; the workflow: {key})"
+    )

@@ -21,7 +21,6 @@ import pandas as pd
 from bwot.config import EvaluateConfig
 from bwot.evaluation.inventory import Inventory
 from bwot.evaluation.metrics import (
-    METRICS,
     NoRelevantTargetsError,
     QueryMetrics,
     per_class_table,
@@ -355,4 +354,4 @@ def evaluate_files(
     return result
 
 
-__all__ = ["METRICS", "Evaluation", "evaluate", "evaluate_files", "read_ranking", "write_outputs"]
+__all__ = ["Evaluation", "evaluate", "evaluate_files", "read_ranking", "write_outputs"]

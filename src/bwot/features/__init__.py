@@ -6,10 +6,9 @@ check reads when the Snakefile is parsed, does not pull in torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from bwot.lazy import lazy_attributes
 
-_NAMES = {
+_NAMES = {  # name -> module: a table (its rows look alike by nature)
     "BACKBONES": "bwot.features.layers",
     "LAYERS": "bwot.features.layers",
     "resolve_layer": "bwot.features.layers",
@@ -20,9 +19,4 @@ _NAMES = {
     "train_backbone": "bwot.features.train",
 }
 __all__ = sorted(_NAMES)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _NAMES:
-        raise AttributeError(f"module 'bwot.features' has no attribute {name!r}")
-    return getattr(importlib.import_module(_NAMES[name]), name)
+__getattr__ = lazy_attributes(__name__, _NAMES)

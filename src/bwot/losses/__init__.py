@@ -7,10 +7,9 @@ does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from bwot.lazy import lazy_attributes
 
-_NAMES = {
+_NAMES = {  # name -> module: a table (its rows look alike by nature)
     "BLOCKS": "bwot.losses.base",
     "FourBatches": "bwot.losses.base",
     "FourBatchLoss": "bwot.losses.base",
@@ -33,9 +32,4 @@ _NAMES = {
     "tf_pairwise_distance": "bwot.losses.baselines",
 }
 __all__ = sorted(_NAMES)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _NAMES:
-        raise AttributeError(f"module 'bwot.losses' has no attribute {name!r}")
-    return getattr(importlib.import_module(_NAMES[name]), name)
+__getattr__ = lazy_attributes(__name__, _NAMES)

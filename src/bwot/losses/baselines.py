@@ -36,19 +36,23 @@ from bwot.losses.base import FourBatches, FourBatchLoss
 from bwot.losses.ot import OTOptions, ground_metric
 
 
-class ContrastiveLoss(FourBatchLoss):
-    """The contrastive baseline: per block the mean of the ground metric GM (ot.py); their sum."""
-
-    name = "contrastive"
+class MarginLoss(FourBatchLoss):
+    """A four-batch loss whose one hyper-parameter is the margin of the negatives."""
 
     def __init__(self, margin: float) -> None:
         super().__init__()
         self.margin = margin
 
     @classmethod
-    def from_config(cls, cfg: Any) -> ContrastiveLoss:
+    def from_config(cls, cfg: Any) -> MarginLoss:
         """The `margin` of a `metric:` section."""
         return cls(cfg.margin)
+
+
+class ContrastiveLoss(MarginLoss):
+    """The contrastive baseline: per block the mean of the ground metric GM (ot.py); their sum."""
+
+    name = "contrastive"
 
     def block_losses(self, batches: FourBatches) -> Tensor:
         """The mean of GM of each block, (4,)."""
@@ -83,19 +87,10 @@ def lifted_struct_loss(labels: Tensor, embeddings: Tensor, margin: float = 1.0) 
     return 0.25 * terms.sum() / (n_pos / 2.0)
 
 
-class LiftedStructLoss(FourBatchLoss):
+class LiftedStructLoss(MarginLoss):
     """The lifted structured baseline: per block TF's loss of the two batches concatenated; their sum."""
 
     name = "lifted"
-
-    def __init__(self, margin: float) -> None:
-        super().__init__()
-        self.margin = margin
-
-    @classmethod
-    def from_config(cls, cfg: Any) -> LiftedStructLoss:
-        """The `margin` of a `metric:` section."""
-        return cls(cfg.margin)
 
     def block_losses(self, batches: FourBatches) -> Tensor:
         """The lifted structured loss of each block, (4,)."""

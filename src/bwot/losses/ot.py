@@ -194,6 +194,7 @@ def ot_block_losses(
     return (gm * plan).sum((-1, -2))
 
 
+# The public one-block form (DESIGN.md): the same parameters as ot_block_losses, checked for one block.
 def batch_ot_loss(
     a: Tensor,
     b: Tensor,
@@ -261,12 +262,8 @@ class BatchOTLoss(FourBatchLoss):
 
     def block_losses(self, batches: FourBatches) -> Tensor:
         """The four block losses as a (4,) tensor, order (s1,s2), (p1,p2), (s1,p1), (s2,p2)."""
-        left, right, left_labels, right_labels = batches.stacked()
         return ot_block_losses(
-            left,
-            right,
-            left_labels,
-            right_labels,
+            *batches.stacked(),
             margin=self.margin,
             lamb=self.lamb,
             gamma=self.gamma,

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from bwot.render.rigs import RIGS
+from bwot.shards import add_shard_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,13 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="mode", required=True)
     shard = sub.add_parser("shard", help="one shard of a models manifest -> views HDF5 + skip report")
     shard.add_argument("--models", type=Path, required=True, help="models.csv (id,class,label,path)")
-    shard.add_argument("--shard", type=int, default=0, help="which shard (0..shards-1)")
-    shard.add_argument(
-        "--shards",
-        type=int,
-        default=1,
-        help="shards models.csv is cut into (default 1; the workflow: render.shards)",
-    )
+    add_shard_arguments(shard, "models.csv", "render.shards")
     shard.add_argument("--out", type=Path, required=True, help="views HDF5 (skip report: <out>.skipped.csv)")
     shard.add_argument("--on-bad-mesh", choices=["error", "skip"], default="error")
     shard.add_argument("--compression", choices=["gzip", "lzf"], default="gzip")

@@ -23,6 +23,11 @@ def color(loss: str, i: int = 0) -> str:
     return COLORS.get(loss, f"C{i + 4}")
 
 
+def line(ax: plt.Axes, x, y, loss: str, i: int, label: str, lw: float = 1.6) -> None:
+    """One loss's curve in its colour and marker."""
+    ax.plot(x, y, marker=MARKERS.get(loss, "v"), ms=4, lw=lw, color=color(loss, i), label=label)
+
+
 def save_figure(fig: plt.Figure, path: PathLike, dpi: int = 130) -> None:
     """Save a figure as PNG atomically and close it."""
     with atomic_path(path) as tmp:
@@ -37,15 +42,7 @@ def plot_pr_curves(
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     for i, (loss, pr) in enumerate(curves.items()):
         label = loss if not maps or loss not in maps else f"{loss} (mAP {maps[loss]:.3f})"
-        ax.plot(
-            pr["recall"],
-            pr["precision"],
-            marker=MARKERS.get(loss, "v"),
-            ms=4,
-            lw=1.8,
-            color=color(loss, i),
-            label=label,
-        )
+        line(ax, pr["recall"], pr["precision"], loss, i, label, lw=1.8)
     ax.set(
         xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02), title=title or "Precision-recall"
     )
@@ -91,15 +88,8 @@ def plot_convergence(histories: Mapping[str, pd.DataFrame], path: PathLike, *, t
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
         val = h.dropna(subset=["val_map"])
         if len(val):
-            val_ax.plot(
-                val["step"],
-                val["val_map"],
-                marker=MARKERS.get(loss, "v"),
-                ms=4,
-                lw=1.6,
-                color=c,
-                label=f"{loss} (last {val['val_map'].iloc[-1]:.3f})",
-            )
+            label = f"{loss} (last {val['val_map'].iloc[-1]:.3f})"
+            line(val_ax, val["step"], val["val_map"], loss, i, label, lw=1.6)
     val_ax.set(xlabel="step", ylabel="validation mAP", title="Validation mAP")
     val_ax.grid(alpha=0.3)
     if val_ax.has_data():

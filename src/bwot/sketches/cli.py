@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from bwot.config import SketchesConfig
+from bwot.shards import add_shard_arguments
 from bwot.sketches.pipeline import preprocess_sketch
 from bwot.sketches.shard import prepare_shard
 
@@ -17,13 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", type=Path, help="sketches.csv (with --split), or sketch files")
     parser.add_argument("--out", type=Path, required=True, help="shard .h5, or preview .png for files")
     parser.add_argument("--split", choices=["train", "test"], help="manifest split (shard mode)")
-    parser.add_argument("--shard", type=int, default=0, help="which shard (0..shards-1)")
-    parser.add_argument(
-        "--shards",
-        type=int,
-        default=1,
-        help="shards the split is cut into (default 1; the workflow: sketches.shards)",
-    )
+    add_shard_arguments(parser, "the split", "sketches.shards")
     parser.add_argument("--size", type=int, default=SketchesConfig.size)
     parser.add_argument("--thicken", choices=["auto", "never", "always"], default=SketchesConfig.thicken)
     parser.add_argument("--on-bad-sketch", choices=["error", "skip"], default=SketchesConfig.on_bad_sketch)

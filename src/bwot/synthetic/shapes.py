@@ -543,7 +543,7 @@ CATALOGUE: dict[str, Builder] = {
 # Where people draw some objects from: (eye azimuth in degrees, spread either side, also from the
 # opposite side). Flat or long objects seen edge-on or end-on are unrecognisable; every other class is
 # drawn from any azimuth.
-PREFERRED_VIEWS: dict[str, tuple[float, float, bool]] = {
+PREFERRED_VIEWS: dict[str, tuple[float, float, bool]] = {  # a table: its rows repeat a shape by nature
     "car": (90.0, 65.0, True),
     "mug": (90.0, 70.0, True),
     "guitar": (180.0, 55.0, False),
