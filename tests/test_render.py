@@ -6,6 +6,8 @@ import itertools
 import logging
 import math
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -445,3 +447,12 @@ def test_rule_renders_a_shard_with_progress_in_its_log(workflow_dir, real_data):
     assert list(skipped["id"]) == ["broken"]
     log = (workflow_dir / "logs/t/render_views/shard-0.log").read_text()
     assert "views/s" in log and "1 skipped" in log
+
+
+def test_torchvision_can_be_imported_after_rendering():
+    """Mesa's llvmpipe and triton (which torchvision loads) each carry an LLVM: rendering first and then
+    importing torchvision crashed the process until bwot.render loaded triton's first."""
+    code = "from bwot.render import ViewRenderer\nwith ViewRenderer(16):\n    pass\n"
+    code += "import torchvision\nprint('ok')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]

@@ -70,6 +70,76 @@ def save_torch(path: PathLike, obj: Any) -> None:
         torch.save(obj, tmp)
 
 
+class CheckpointError(ValueError):
+    """A torch file that cannot be used: unsafe (it holds Python objects beyond tensors and plain values),
+    corrupt, or not what was expected; `path` names it and `reason` says why."""
+
+    def __init__(self, path: PathLike, reason: str) -> None:
+        self.path, self.reason = str(path), reason
+        super().__init__(f"{path}: {reason}")
+
+
+def load_torch(path: PathLike, what: str, map_location: Any = "cpu") -> Any:
+    """`torch.load(path, weights_only=True)`: tensors and plain values only, never arbitrary objects.
+
+    Anything else (a pickle that would build other objects, which could run code; a truncated, corrupt or
+    foreign file) is a CheckpointError naming the file, what it should have been (`what`, e.g. "bwot
+    metric model") and why; it never suggests turning the check off.
+    """
+    import pickle
+    import warnings
+
+    import torch
+
+    if not Path(path).is_file():
+        raise CheckpointError(path, f"no such file (expected a {what})")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # pickle protocol notes of the unpickler
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            path,
+            f"refused: not a {what} but a pickle of Python objects other than tensors and plain values, "
+            f"which could run code when loaded; bwot loads only safe files ({_unpickler_detail(exc)})",
+        ) from None
+    except Exception as exc:  # a zip torch cannot read, garbage, a truncated file, ...
+        raise CheckpointError(
+            path, f"not a {what}: unreadable or corrupt ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
+
+
+def _unpickler_detail(exc: BaseException) -> str:
+    """The unpickler's own reason (e.g. 'Unsupported global: GLOBAL posix.system'), without torch's advice."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation", 1)[0]
+    lines = [line.strip() for line in text.splitlines() if line.strip() and "weights_only" not in line]
+    return " ".join(lines)[:200] or type(exc).__name__
+
+
+def set_aside(path: PathLike) -> Path:
+    """Rename a file that cannot be used to `<name>.unusable-<n>` beside it (kept for inspection)."""
+    path = Path(path)
+    n = 1
+    while (target := path.with_name(f"{path.name}.unusable-{n}")).exists():
+        n += 1
+    os.replace(path, target)
+    return target
+
+
+def open_h5(path: PathLike, mode: str = "r") -> h5py.File:
+    """h5py.File, with any failure to open it an OSError that names the file and the reason."""
+    try:
+        return h5py.File(path, mode)
+    except OSError as exc:
+        text = str(exc)  # 'Unable to ... (truncated file: eof = 3000, ...)': the part in brackets says why
+        reason = text[text.find("(") + 1 : text.rfind(")")].split(",")[0] if "(" in text else text
+        if not Path(path).exists():
+            reason = "no such file"
+        raise OSError(f"{path}: not a readable HDF5 file ({reason or type(exc).__name__})") from None
+
+
 @contextmanager
 def h5_writer(path: PathLike) -> Iterator[h5py.File]:
     """Open an HDF5 file for writing under a temporary name; rename into place on success."""
@@ -89,7 +159,7 @@ def read_strings(dataset: h5py.Dataset) -> np.ndarray:
 
 def read_attrs(path: PathLike) -> dict[str, Any]:
     """The root attributes of an HDF5 file as a plain dict."""
-    with h5py.File(path, "r") as f:
+    with open_h5(path) as f:
         return {k: _plain(v) for k, v in f.attrs.items()}
 
 

@@ -12,6 +12,16 @@ from pathlib import Path
 from bwot.datasets.errors import DatasetError
 
 
+def is_plain_name(item_id: str) -> bool:
+    """An id usable as a file name: non-empty, no path separators, not '.' or '..', no control chars."""
+    return (
+        bool(item_id)
+        and item_id not in (".", "..")
+        and not any(c in item_id for c in "/\\\0")
+        and item_id.isprintable()
+    )
+
+
 def read_cla(path: str | Path) -> dict[str, list[str]]:
     """Read a .cla file -> ordered mapping class name -> ids as written ('000003' stays '000003').
 
@@ -36,6 +46,10 @@ def read_cla(path: str | Path) -> dict[str, list[str]]:
     for n, tokens in lines[2:]:
         if len(tokens) == 3 and tokens[2].isdigit():
             current = tokens[0]
+            if not is_plain_name(current):  # a class name is a folder in the SHREC sketch paths
+                problems.append(
+                    f"line {n}: class name {current!r} is not a plain name (no '/', '\\', '.' or '..')"
+                )
             if current in classes:
                 problems.append(f"line {n}: class '{current}' appears twice")
             classes.setdefault(current, [])

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bwot.datasets.cla import read_cla
+from bwot.datasets.cla import is_plain_name, read_cla
 from bwot.datasets.errors import DatasetError
 
 MESH_SUFFIXES = (".off", ".obj", ".ply", ".stl", ".glb")
@@ -60,16 +60,6 @@ class Problems:
         lines = [f"{kind} ({len(items)}): {item}" for kind, items in self.kinds.items() for item in items]
         total = sum(len(items) for items in self.kinds.values())
         raise DatasetError(f"{self.root}: {layout} dataset has {total} problem(s)", lines)
-
-
-def is_plain_name(item_id: str) -> bool:
-    """An id usable as a file name: non-empty, no path separators, not '.' or '..', no control chars."""
-    return (
-        bool(item_id)
-        and item_id not in (".", "..")
-        and not any(c in item_id for c in "/\\\0")
-        and item_id.isprintable()
-    )
 
 
 # ----------------------------------------------------------------------------------------- SHREC layouts
@@ -266,6 +256,9 @@ def read_folder(root: str | Path) -> Dataset:
             if path.name not in SPLITS:
                 problems.add("file with no split folder", f"{path} (expected {class_dir}/train or /test)")
 
+    for item in models + sketches:  # the same rule as the SHREC readers: ids are plain file names
+        if not is_plain_name(item.id):
+            problems.add("id that is not a plain file name", f"{item.id!r} ({item.path})")
     _check_duplicates(problems, [m.id for m in models], "duplicate id", f"{models_dir} (file names)")
     _check_duplicates(problems, [s.id for s in sketches], "duplicate id", f"{sketches_dir} (file names)")
     problems.raise_if_any("folder")

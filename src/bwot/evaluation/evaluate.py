@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import h5py
 import numpy as np
 import pandas as pd
 
@@ -28,7 +27,7 @@ from bwot.evaluation.metrics import (
     pr_recall_levels,
 )
 from bwot.evaluation.ranklists import write_ranklists
-from bwot.io import PathLike, atomic_path, read_strings, write_csv, write_json
+from bwot.io import PathLike, atomic_path, open_h5, read_strings, write_csv, write_json
 
 log = logging.getLogger(__name__)
 PROTOCOLS = ("upright", "all_rotations")
@@ -86,7 +85,7 @@ def embed_queries(model: Embedder, sketches_h5: PathLike, protocol: str) -> Quer
     """Embed the test sketches of a sketch feature file under a query protocol."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r} (expected one of {', '.join(PROTOCOLS)})")
-    with h5py.File(sketches_h5, "r") as f:
+    with open_h5(sketches_h5) as f:
         for key in ("features", "ids", "labels", "splits"):
             if key not in f:
                 raise ValueError(f"{sketches_h5}: no dataset '{key}' (a sketch feature file needs it)")
@@ -113,7 +112,7 @@ def embed_queries(model: Embedder, sketches_h5: PathLike, protocol: str) -> Quer
 
 def embed_targets(model: Embedder, shapes_h5: PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ids, labels, embeddings) of every target shape (its `pooled` feature, max over views)."""
-    with h5py.File(shapes_h5, "r") as f:
+    with open_h5(shapes_h5) as f:
         for key in ("pooled", "ids", "labels"):
             if key not in f:
                 raise ValueError(f"{shapes_h5}: no dataset '{key}' (a shape feature file needs it)")

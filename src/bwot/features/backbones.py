@@ -20,6 +20,7 @@ import torchvision
 from torch import nn
 
 from bwot.features.layers import SPATIAL, cached_weights_path, resolve_layer
+from bwot.io import load_torch
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ def load_pretrained(backbone: str, weights: str | None) -> tuple[dict[str, torch
         path = Path(weights)
         if not path.is_file():
             raise FileNotFoundError(f"features.weights: weights file not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_torch(path, "torchvision state_dict or bwot backbone checkpoint")
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     log.info("pretrained %s weights from %s", backbone, path)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from bwot.io import read_strings
+from bwot.io import open_h5, read_strings
 
 SPLITS = ("train", "test")
 
@@ -52,7 +52,7 @@ def index_shards(paths: Sequence[str | os.PathLike[str]], *, sketches: bool = Fa
     attrs: dict[str, Any] = {}
     for path in paths:
         try:
-            with h5py.File(path, "r") as f:
+            with open_h5(path) as f:
                 missing = [k for k in ("images", "ids", "labels") if k not in f]
                 if missing:
                     problems.append(f"{path}: missing dataset(s) {', '.join(missing)}")
@@ -80,8 +80,8 @@ def index_shards(paths: Sequence[str | os.PathLike[str]], *, sketches: bool = Fa
                 labels.append(np.asarray(f["labels"][()], dtype=np.int64))
                 splits.append(np.full(n, split, dtype=object))
                 counts.append(n)
-        except OSError as err:
-            problems.append(f"{path}: not a readable HDF5 file ({err})")
+        except OSError as err:  # open_h5 names the file and the reason
+            problems.append(str(err))
     if len(shapes) > 1:
         problems.append(
             "shards differ in (K, H, W): "
@@ -118,7 +118,7 @@ class _Handles:
 
     def images(self, shard: int) -> h5py.Dataset:
         if self._pid != os.getpid():
-            self._files = [h5py.File(p, "r") for p in self.paths]
+            self._files = [open_h5(p) for p in self.paths]
             self._pid = os.getpid()
         return self._files[shard]["images"]
 

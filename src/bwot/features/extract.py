@@ -21,19 +21,25 @@ from bwot.config import FeaturesConfig
 from bwot.device import resolve_device
 from bwot.features.backbones import FeatureNet, autocast, build_backbone, to_inputs
 from bwot.features.data import ChunkDataset, index_shards, prefetch
-from bwot.io import h5_writer, set_attrs, write_strings
+from bwot.io import CheckpointError, h5_writer, load_torch, set_attrs, write_strings
 
 log = logging.getLogger(__name__)
 
 
 def load_backbone(path: str | Path, device: str | torch.device = "cpu") -> tuple[FeatureNet, dict[str, Any]]:
     """The trained FeatureNet of a checkpoint (eval mode, on `device`) and the checkpoint's config."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    missing = [k for k in ("backbone", "layer", "input_size", "num_classes", "state_dict") if k not in ckpt]
+    ckpt = load_torch(path, "bwot backbone checkpoint")
+    keys = ("backbone", "layer", "input_size", "num_classes", "state_dict")
+    missing = [k for k in keys if not isinstance(ckpt, dict) or k not in ckpt]
     if missing:
-        raise ValueError(f"{path}: not a backbone checkpoint (missing {', '.join(missing)})")
-    model = build_backbone(ckpt["backbone"], ckpt["layer"], ckpt["num_classes"])
-    model.load_state_dict(ckpt["state_dict"])
+        raise CheckpointError(path, f"not a bwot backbone checkpoint (missing {', '.join(missing)})")
+    try:
+        model = build_backbone(ckpt["backbone"], ckpt["layer"], ckpt["num_classes"])
+        model.load_state_dict(ckpt["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(
+            path, f"a damaged bwot backbone checkpoint ({type(err).__name__}: {err})"
+        ) from None
     model = model.to(torch.device(device), memory_format=torch.channels_last).eval()
     return model, {k: v for k, v in ckpt.items() if k != "state_dict"}
 

@@ -100,7 +100,7 @@ def train_backbone(
         "layer": layer,
         "weights": weights,
         "device": str(device),
-        "classes": int(len(np.unique(index.labels[items]))),  # trained on (label space: num_classes)
+        "classes": len(np.unique(index.labels[items])),  # trained on (label space: num_classes)
         "train_items": len(train_items),
         "val_items": len(val_items),
         "best_epoch": best_epoch,

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 
 from bwot.evaluation.metrics import per_query_metrics
-from bwot.io import PathLike, read_strings
+from bwot.io import PathLike, open_h5, read_strings
 from bwot.splits import holdout_split
 
 
@@ -32,11 +32,11 @@ def load_metric_data(
     Each rotated copy of a training sketch is one training sample; a held-out sketch sends all its
     rotations to validation (used there at rotation 0, the upright query).
     """
-    with h5py.File(shapes_h5, "r") as f:
+    with open_h5(shapes_h5) as f:
         _require(f, shapes_h5, ["pooled", "labels"])
         shapes = np.asarray(f["pooled"][()], dtype=np.float32)
         shape_labels = np.asarray(f["labels"][()], dtype=np.int64)
-    with h5py.File(sketches_h5, "r") as f:
+    with open_h5(sketches_h5) as f:
         _require(f, sketches_h5, ["features", "labels", "splits"])
         feats = f["features"]
         splits = read_strings(f["splits"])

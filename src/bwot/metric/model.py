@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bwot.io import PathLike, save_torch
+from bwot.io import CheckpointError, PathLike, load_torch, save_torch
 from bwot.metric.networks import MetricNets
 
 FORMAT = "bwot-metric-v1"
@@ -53,12 +53,15 @@ class MetricModel:
 def load_metric_model(path: PathLike, device: str | torch.device = "cpu") -> MetricModel:
     """Load `metric/{loss}/model.pt` written by the trainer; fails clearly on anything else."""
     path = Path(path)
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob = load_torch(path, "bwot metric model")
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a bwot metric model (expected format '{FORMAT}')")
-    cfg = blob["config"]
-    nets = MetricNets(
-        cfg["sketch_dim"], cfg["shape_dim"], cfg["sketch_widths"], cfg["shape_widths"], cfg["out_dim"]
-    )
-    nets.load_state_dict(blob["state_dict"])
+        raise CheckpointError(path, f"not a bwot metric model (expected format '{FORMAT}')")
+    try:
+        cfg = blob["config"]
+        nets = MetricNets(
+            cfg["sketch_dim"], cfg["shape_dim"], cfg["sketch_widths"], cfg["shape_widths"], cfg["out_dim"]
+        )
+        nets.load_state_dict(blob["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise CheckpointError(path, f"a damaged bwot metric model ({type(err).__name__}: {err})") from None
     return MetricModel(nets, blob.get("meta", {}), torch.device(device))

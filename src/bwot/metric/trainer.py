@@ -31,7 +31,7 @@ from torch import Tensor
 
 from bwot.config import MetricConfig
 from bwot.device import resolve_device
-from bwot.io import PathLike, save_torch, write_csv
+from bwot.io import CheckpointError, PathLike, load_torch, save_torch, set_aside, write_csv
 from bwot.losses.base import BLOCKS, FourBatches, FourBatchLoss
 from bwot.losses.registry import build_loss
 from bwot.metric.data import MetricData, load_metric_data, validation_map
@@ -257,8 +257,16 @@ def _save_checkpoint(run: Run, step: int) -> None:
 
 def _resume(run: Run) -> None:
     """Load the checkpoint into the run; start afresh (with a warning) when it was written for other
-    settings or data."""
-    blob = torch.load(run.checkpoint, map_location=run.device, weights_only=True)
+    settings or data. A checkpoint that cannot be used (unsafe, corrupt, foreign) must not block every
+    rerun: it is set aside (renamed, kept for inspection) and the run starts afresh."""
+    try:
+        blob = load_torch(run.checkpoint, "bwot training checkpoint", map_location=run.device)
+        if not isinstance(blob, dict) or not {"fingerprint", "step", "nets", "rng"} <= set(blob):
+            raise CheckpointError(run.checkpoint, "not a bwot training checkpoint (keys missing)")
+    except CheckpointError as err:
+        kept = set_aside(run.checkpoint)
+        log.warning("%s; set aside as %s, training starts afresh", err, kept)
+        return
     if blob.get("fingerprint") != run.fingerprint:
         log.warning(
             "%s was written for another config or data: ignoring it and starting afresh", run.checkpoint

@@ -14,6 +14,7 @@ from pathlib import Path
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # must precede the first OpenGL import
 
+
 import numpy as np
 import pyrender
 from OpenGL import GL
@@ -22,6 +23,17 @@ from pyrender.shader_program import ShaderProgramCache
 
 from bwot.render.meshes import BadMeshError, Mesh, clean_and_normalise, face_normals, load_mesh
 from bwot.render.rigs import camera_poses
+
+
+def _load_tritons_llvm_first() -> None:
+    """torch's CUDA build ships triton, whose library carries its own LLVM; torchvision loads it. Loaded
+    after Mesa's llvmpipe (an EGL context on a CPU) has loaded libLLVM, it crashes the process (measured:
+    render, then `import torchvision`: segmentation fault); loaded first, both work. It costs ~0.1 s."""
+    try:
+        import triton._C.libtriton  # noqa: F401
+    except ImportError:  # a CPU-only torch: no triton, nothing to do
+        pass
+
 
 SHADER_DIR = Path(__file__).with_name("shaders")
 # pyrender culls back faces unless the material is double-sided: real meshes have inconsistent winding
@@ -58,6 +70,7 @@ class ViewRenderer:
         if threads:
             os.environ.setdefault("LP_NUM_THREADS", str(threads))  # Mesa llvmpipe's raster threads
         global _live
+        _load_tritons_llvm_first()
         try:
             self._gl = pyrender.OffscreenRenderer(size, size)
         except Exception as exc:

@@ -6,14 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import h5py
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bwot.io import PathLike, read_strings
+from bwot.io import PathLike, open_h5, read_strings
 from bwot.report.plots import save_figure
 
 GOOD, BAD, QUERY = "#1a9850", "#d73027", "#333333"
@@ -53,7 +52,7 @@ def read_shard_images(shards: Sequence[PathLike], ids: Sequence[str], index: int
     wanted = set(ids)
     found: dict[str, np.ndarray] = {}
     for shard in shards:
-        with h5py.File(shard, "r") as f:
+        with open_h5(shard) as f:
             shard_ids = read_strings(f["ids"])
             rows = [i for i, s in enumerate(shard_ids) if s in wanted and s not in found]
             if rows and index >= f["images"].shape[1]:
