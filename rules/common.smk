@@ -9,6 +9,11 @@ RES = f"results/{NAME}"
 LOGS = f"logs/{NAME}"
 BENCH = f"benchmarks/{NAME}"
 LOSSES = CFG.metric.losses
+SEEDS = CFG.metric_seeds
+SWEEP = (
+    f"{RES}/sweep/{{key}}/{{value}}"  # the outputs of one sweep point live below this
+)
+SWEEP_POINTS = CFG.sweep_points()
 MODALITIES = ["shapes", "sketches"]
 SPLITS = ["train", "test"]
 RENDER_SHARDS = range(CFG.render.shards)
@@ -17,6 +22,9 @@ SKETCH_SHARDS = range(CFG.sketches.shards)
 
 wildcard_constraints:
     shard=r"\d+",
+    seed=r"\d+",
+    key="|".join(CFG.sweep) or "none",
+    value=r"[^/]+",
     modality="shapes|sketches",
     split="train|test",
     loss="|".join(LOSS_NAMES),
@@ -53,6 +61,41 @@ def feature_images(wildcards):
     if wildcards.modality == "shapes":
         return view_shards()
     return sketch_shards("train") + sketch_shards("test")
+
+
+def job_metric(section):
+    """A metric section as one train_metric job's params: without `losses` and `seeds`, which say which
+    jobs exist, not what one of them computes."""
+    return {k: v for k, v in section.items() if k not in ("losses", "seeds")}
+
+
+def sweep_metric(wildcards):
+    """The metric section of a sweep point (its one key changed), as the rule's params."""
+    point = CFG.sweep_point(wildcards.key, wildcards.value)
+    return job_metric(CFG.sweep_metric(point.key, point.value).as_dict())
+
+
+def per_seed(pattern, **wildcards):
+    """`pattern` of every loss and seed of the run: {loss: [path per seed]}."""
+    return {
+        loss: expand(pattern, loss=loss, seed=SEEDS, **wildcards) for loss in LOSSES
+    }
+
+
+def sweep_outputs(kind):
+    """The evaluate outputs (`kind`) of every sweep point, loss and seed, in the config's order."""
+    return [
+        path
+        for point in SWEEP_POINTS
+        for loss in point.losses
+        for path in expand(
+            getattr(rules.sweep_evaluate.output, kind),
+            key=point.key,
+            value=point.label,
+            loss=loss,
+            seed=SEEDS,
+        )
+    ]
 
 
 def features(modality):

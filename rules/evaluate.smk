@@ -1,4 +1,4 @@
-# Stage 6a: retrieval metrics of each trained metric on the test sketches.
+# Stage 6a: retrieval metrics of each trained metric (each loss, seed and sweep point) on the test sketches.
 
 
 rule evaluate:
@@ -13,20 +13,21 @@ rule evaluate:
         skipped_targets=view_shards("skipped"),
         skipped_queries=sketch_shards("test", "skipped"),
     output:
-        metrics=f"{RES}/eval/{{loss}}/metrics.json",
-        pr=f"{RES}/eval/{{loss}}/pr.csv",
+        metrics=f"{RES}/eval/{{loss}}/seed-{{seed}}/metrics.json",
+        pr=f"{RES}/eval/{{loss}}/seed-{{seed}}/pr.csv",
         per_class=report(
-            f"{RES}/eval/{{loss}}/per_class.csv",
+            f"{RES}/eval/{{loss}}/seed-{{seed}}/per_class.csv",
             caption="../workflow/report/captions/per_class.rst",
             category="Evaluation",
             subcategory="{loss}",
-            labels={"loss": "{loss}", "table": "per class"},
+            labels={"loss": "{loss}", "seed": "{seed}", "table": "per class"},
         ),
-        ranking=f"{RES}/eval/{{loss}}/ranking.npz",
+        ranking=f"{RES}/eval/{{loss}}/seed-{{seed}}/ranking.npz",
+        per_query=f"{RES}/eval/{{loss}}/seed-{{seed}}/per_query.csv",
     log:
-        f"{LOGS}/evaluate/{{loss}}.log",
+        f"{LOGS}/evaluate/{{loss}}/seed-{{seed}}.log",
     benchmark:
-        f"{BENCH}/evaluate/{{loss}}.tsv"
+        f"{BENCH}/evaluate/{{loss}}/seed-{{seed}}.tsv"
     conda:
         "../envs/bwot.yaml"
     threads: 1
@@ -40,3 +41,25 @@ rule evaluate:
         ),
     script:
         "../workflow/scripts/evaluate.py"
+
+
+use rule evaluate as sweep_evaluate with:
+    input:
+        model=rules.sweep_train_metric.output.model,
+        shapes=features("shapes"),
+        sketches=features("sketches"),
+        classes=rules.index_dataset.output.classes,
+        models=rules.index_dataset.output.models,
+        sketch_manifest=rules.index_dataset.output.sketches,
+        skipped_targets=view_shards("skipped"),
+        skipped_queries=sketch_shards("test", "skipped"),
+    output:
+        metrics=f"{SWEEP}/eval/{{loss}}/seed-{{seed}}/metrics.json",
+        pr=f"{SWEEP}/eval/{{loss}}/seed-{{seed}}/pr.csv",
+        per_class=f"{SWEEP}/eval/{{loss}}/seed-{{seed}}/per_class.csv",
+        ranking=f"{SWEEP}/eval/{{loss}}/seed-{{seed}}/ranking.npz",
+        per_query=f"{SWEEP}/eval/{{loss}}/seed-{{seed}}/per_query.csv",
+    log:
+        f"{LOGS}/sweep/{{key}}/{{value}}/evaluate/{{loss}}/seed-{{seed}}.log",
+    benchmark:
+        f"{BENCH}/sweep/{{key}}/{{value}}/evaluate/{{loss}}/seed-{{seed}}.tsv"

@@ -1,4 +1,5 @@
-# Stage 5: metric networks trained with the batch-wise OT loss and the baselines, one job per loss.
+# Stage 5: metric networks trained with the batch-wise OT loss and the baselines, one job per loss and
+# seed; a sweep point (sweep: in the config) is the same job with one metric key changed.
 
 
 rule train_metric:
@@ -6,12 +7,12 @@ rule train_metric:
         shapes=features("shapes"),
         sketches=features("sketches"),
     output:
-        model=f"{RES}/metric/{{loss}}/model.pt",
-        history=f"{RES}/metric/{{loss}}/history.csv",
+        model=f"{RES}/metric/{{loss}}/seed-{{seed}}/model.pt",
+        history=f"{RES}/metric/{{loss}}/seed-{{seed}}/history.csv",
     log:
-        f"{LOGS}/train_metric/{{loss}}.log",
+        f"{LOGS}/train_metric/{{loss}}/seed-{{seed}}.log",
     benchmark:
-        f"{BENCH}/train_metric/{{loss}}.tsv"
+        f"{BENCH}/train_metric/{{loss}}/seed-{{seed}}.tsv"
     conda:
         "../envs/bwot.yaml"
     threads: 1
@@ -20,10 +21,27 @@ rule train_metric:
         runtime="240m",
         gpu=int(uses_gpu(CFG.metric.device)),
     params:
-        cfg=config["metric"],
-        seed=CFG.seed,
+        # what one job trains with: not the list of losses or seeds (adding one reruns nothing else)
+        cfg=job_metric(config["metric"]),
+        seed=lambda wc: int(wc.seed),
         checkpoints=lambda wc, output: os.path.join(
             os.path.dirname(output.model), "checkpoints"
         ),
     script:
         "../workflow/scripts/train_metric.py"
+
+
+use rule train_metric as sweep_train_metric with:
+    output:
+        model=f"{SWEEP}/metric/{{loss}}/seed-{{seed}}/model.pt",
+        history=f"{SWEEP}/metric/{{loss}}/seed-{{seed}}/history.csv",
+    log:
+        f"{LOGS}/sweep/{{key}}/{{value}}/train_metric/{{loss}}/seed-{{seed}}.log",
+    benchmark:
+        f"{BENCH}/sweep/{{key}}/{{value}}/train_metric/{{loss}}/seed-{{seed}}.tsv"
+    params:
+        cfg=lambda wc: sweep_metric(wc),
+        seed=lambda wc: int(wc.seed),
+        checkpoints=lambda wc, output: os.path.join(
+            os.path.dirname(output.model), "checkpoints"
+        ),

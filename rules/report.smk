@@ -13,10 +13,13 @@ report: "../workflow/report/workflow.rst"
 
 rule report:
     input:
-        metrics=expand(rules.evaluate.output.metrics, loss=LOSSES),
-        pr=expand(rules.evaluate.output.pr, loss=LOSSES),
-        ranking=expand(rules.evaluate.output.ranking, loss=LOSSES),
-        history=expand(rules.train_metric.output.history, loss=LOSSES),
+        # every loss and seed, loss-major (the script splits them back with params losses and seeds)
+        metrics=expand(rules.evaluate.output.metrics, loss=LOSSES, seed=SEEDS),
+        pr=expand(rules.evaluate.output.pr, loss=LOSSES, seed=SEEDS),
+        per_query=expand(rules.evaluate.output.per_query, loss=LOSSES, seed=SEEDS),
+        ranking=expand(rules.evaluate.output.ranking, loss=LOSSES, seed=SEEDS),
+        history=expand(rules.train_metric.output.history, loss=LOSSES, seed=SEEDS),
+        sweep=sweep_outputs("per_query"),
         backbones=expand(rules.train_backbone.output.summary, modality=MODALITIES),
         views=view_shards(),
         test_sketches=sketch_shards("test"),
@@ -56,6 +59,39 @@ rule report:
             category="Results",
             labels={"figure": "retrieval gallery"},
         ),
+        intervals=report(
+            f"{RES}/report/intervals.csv",
+            caption=f"{CAPTIONS}/intervals.rst",
+            category="Results",
+            labels={"figure": "95% intervals"},
+        ),
+        differences=report(
+            f"{RES}/report/differences.csv",
+            caption=f"{CAPTIONS}/differences.rst",
+            category="Results",
+            labels={"figure": "paired differences"},
+        ),
+        sweep=(
+            [
+                report(
+                    f"{RES}/report/sweep.csv",
+                    caption=f"{CAPTIONS}/sweep_table.rst",
+                    category="Sweeps",
+                    labels={"figure": "all points"},
+                )
+            ]
+            if SWEEP_POINTS
+            else []
+        ),
+        sweep_figures=[
+            report(
+                f"{RES}/report/sweep-{key}.png",
+                caption=f"{CAPTIONS}/sweep.rst",
+                category="Sweeps",
+                labels={"figure": f"sweep of {key}"},
+            )
+            for key in dict.fromkeys(p.key for p in SWEEP_POINTS)
+        ],
     log:
         f"{LOGS}/report.log",
     conda:
@@ -68,6 +104,10 @@ rule report:
         dataset=CFG.dataset,
         name=NAME,
         losses=LOSSES,
+        seeds=len(SEEDS),
+        # (key, value, loss) of every sweep run, in the order of input.sweep (one file per seed each)
+        sweep=[(p.key, p.value, loss) for p in SWEEP_POINTS for loss in p.losses],
+        sweep_base={key: config["metric"][key] for key in CFG.sweep},
         cfg=config["report"],
         # what the report says of the run: its protocol where there is a paper's to compare with
         run_config=(

@@ -99,7 +99,7 @@ def test_config_files_validate_and_hold_only_departures(name):
     same = [
         f"{section}.{key}"
         for section, values in raw.items()
-        if isinstance(values, dict)
+        if section in SECTION_TYPES
         for key, value in values.items()
         if value == defaults(section)[key]
     ]

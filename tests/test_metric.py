@@ -223,9 +223,9 @@ def test_snakemake_resumes_a_killed_train_metric_job(workflow_dir):
     full_cfg = yaml.safe_load((workflow_dir / "config/config.yaml").read_text()).get("metric", {})
     cfg = {**full_cfg, **SMALL, "steps": 1500, "checkpoint_every": 100, "val_every": 1000}
     (workflow_dir / "small.yaml").write_text(yaml.safe_dump({"dataset": "builtin", "metric": cfg}))
-    target = "results/builtin/metric/ot/model.pt"
+    target = "results/builtin/metric/ot/seed-0/model.pt"
     cmd = [str(SNAKEMAKE), target, "--cores", "1", "--configfile", "small.yaml"]
-    ckpt = workflow_dir / "results/builtin/metric/ot/checkpoints" / CHECKPOINT
+    ckpt = workflow_dir / "results/builtin/metric/ot/seed-0/checkpoints" / CHECKPOINT
     proc = subprocess.Popen(
         cmd, cwd=workflow_dir, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -237,7 +237,7 @@ def test_snakemake_resumes_a_killed_train_metric_job(workflow_dir):
     assert ckpt.exists() and not (workflow_dir / target).exists()
     done = subprocess.run(cmd, cwd=workflow_dir, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    log_text = (workflow_dir / "logs/builtin/train_metric/ot.log").read_text()
+    log_text = (workflow_dir / "logs/builtin/train_metric/ot/seed-0.log").read_text()
     assert "resumed from" in log_text
     # the same training in one go, in this process (one thread, as the rule)
     threads = torch.get_num_threads()

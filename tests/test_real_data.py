@@ -74,15 +74,16 @@ def test_real_shrec13_slice_runs_to_the_report(tmp_path, real13_dev):
 
     res = work / "results" / "real"
     for loss in cfg["metric"]["losses"]:
-        metrics = json.loads((res / "eval" / loss / "metrics.json").read_text())
+        out = res / "eval" / loss / "seed-0"
+        metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["n_targets"] == n_models and metrics["n_targets_skipped"] == 0  # every target ranked
         assert metrics["n_queries"] == TEST * len(QUERY_CLASSES)
-        per_class = pd.read_csv(res / "eval" / loss / "per_class.csv")
+        per_class = pd.read_csv(out / "per_class.csv")
         assert list(per_class["class"]) == list(QUERY_CLASSES)
         assert list(per_class["n_targets"]) == [len(kept[c]) for c in QUERY_CLASSES]
         # the SHREC rank lists parse back: every target once, most similar first, the top 10 of evaluate
-        ranking = read_ranking(res / "eval" / loss / "ranking.npz")
-        lists = sorted((res / "eval" / loss / "ranklists").iterdir())
+        ranking = read_ranking(out / "ranking.npz")
+        lists = sorted((out / "ranklists").iterdir())
         assert sorted(p.name for p in lists) == sorted(ranking["query_ids"])
         all_models = sorted(f"m{i}" for ids in kept.values() for i in ids)
         for path in lists:

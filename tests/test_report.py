@@ -12,11 +12,14 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from bwot.evaluation.bootstrap import bootstrap
 from bwot.evaluation.evaluate import evaluate, write_outputs
 from bwot.io import write_strings
 from bwot.report import PAPER, build_report, metrics_table
+from bwot.report.build import LossFiles
 from bwot.report.gallery import gallery_rows, pick_queries
-from bwot.report.tables import PAPER_COLUMN, to_markdown
+from bwot.report.stats import differences_markdown, intervals_markdown
+from bwot.report.tables import PAPER_COLUMN
 
 LOSSES = ["ot", "contrastive", "lifted", "npair"]
 CLASSES = ["disc", "box", "bar", "ring", "cross", "wedge"]
@@ -89,7 +92,7 @@ def make_inputs(root, n_classes=6, per_class=5, views=3, rotations=2, size=48, s
         def embed_shapes(self, x):
             return x
 
-    paths = {k: [] for k in ("metrics", "pr", "ranking", "history")}
+    paths = {k: [] for k in ("metrics", "pr", "ranking", "history", "per_query")}
     for i, loss in enumerate(LOSSES):
         out = root / "eval" / loss
         result = evaluate(Noisy(0.5 + i), root / "sketches.h5", root / "shapes.h5")
@@ -102,6 +105,7 @@ def make_inputs(root, n_classes=6, per_class=5, views=3, rotations=2, size=48, s
             pr_csv=files["pr"],
             per_class_csv=out / "per_class.csv",
             ranking_npz=files["ranking"],
+            per_query_csv=out / "per_query.csv",
         )
         step = np.arange(1, steps + 1) * 10
         loss_curve = (5 - i) * np.exp(-step / 1500) + rng.normal(0, 0.15, steps) + 1
@@ -123,6 +127,7 @@ def make_inputs(root, n_classes=6, per_class=5, views=3, rotations=2, size=48, s
         history.to_csv(out.parent.parent / f"history-{loss}.csv", index=False, na_rep="")
         for k in ("metrics", "pr", "ranking"):
             paths[k].append(files[k])
+        paths["per_query"].append(out / "per_query.csv")
         paths["history"].append(out.parent.parent / f"history-{loss}.csv")
     report = root / "report"
     outputs = {
@@ -132,15 +137,19 @@ def make_inputs(root, n_classes=6, per_class=5, views=3, rotations=2, size=48, s
         "pr_data": report / "pr_curves.csv",
         "convergence": report / "convergence.png",
         "gallery": report / "gallery.png",
+        "intervals": report / "intervals.csv",
+        "differences": report / "differences.csv",
+        "sweep": report / "sweep.csv",
+        "sweep_figures": [report / "sweep-lamb.png"],
     }
     return dict(
-        losses=LOSSES,
+        losses=LossFiles.split(LOSSES, 1, **paths),
         views=view_shards,
         test_sketches=sketch_shards,
         classes=root / "classes.txt",
         outputs=outputs,
-        **paths,
-    )
+        n_boot=300,
+    ), paths
 
 
 def metrics_of(loss_values):
@@ -155,11 +164,24 @@ def test_table_shape_and_paper_column():
     assert table.loc["mAP", PAPER_COLUMN] == 0.591 and table.loc["NN", PAPER_COLUMN] == 0.536
     assert metrics_table(values, "shrec13").loc["E", PAPER_COLUMN] == PAPER["shrec13"]["E"] == 0.366
     assert PAPER_COLUMN not in metrics_table(values, "builtin").columns
-    md = to_markdown(table, ["ot", "npair"])
-    lines = md.splitlines()
-    assert lines[0] == f"| metric | ot | npair | {PAPER_COLUMN} |"
-    assert lines[2] == "| NN | **0.700** | 0.600 | 0.536 |"
-    assert lines[5] == "| E | **0.300** | **0.300** | 0.305 |"  # ties: both bold, the paper never
+
+
+def test_only_a_significant_best_is_bold():
+    """ot clearly ahead on every query: bold, and the difference to it significant; two losses with the
+    same per-query values up to noise: neither bold, the difference 'n.s.'."""
+    labels = np.repeat(np.arange(4), 10)
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.3, 0.7, (1, 40, 6))
+    boot = bootstrap(
+        {"ot": base + 0.2, "npair": base, "twin": base + rng.normal(0, 0.01, base.shape)}, labels
+    )
+    table = intervals_markdown(boot, ["ot", "npair", "twin"], 1, PAPER["shrec13"]).splitlines()
+    assert table[0] == "| metric | ot | npair | twin | paper (OT) |"
+    assert table[2].startswith("| NN | **") and table[2].endswith(" | 0.713 |")
+    assert "**" not in intervals_markdown(boot, ["npair", "twin"], 1, None)  # a tie: nobody in bold
+    diffs = differences_markdown(boot, ["ot", "npair", "twin"], "npair").splitlines()
+    assert diffs[0] == "| metric | ot − npair | twin − npair |"
+    assert diffs[-1].count("n.s.") == 1 and " n.s." not in diffs[-1].split("|")[2]
 
 
 def test_table_names_missing_metrics():
@@ -168,12 +190,12 @@ def test_table_names_missing_metrics():
 
 
 def test_build_report_on_synthetic_inputs(tmp_path):
-    kwargs = make_inputs(tmp_path)
+    kwargs, paths = make_inputs(tmp_path)
     build_report(**kwargs, dataset="shrec13", name="demo", cfg={"gallery_queries": 5, "gallery_view": 1})
     out = kwargs["outputs"]
     table = pd.read_csv(out["csv"])
     assert list(table["metric"]) == ROWS and list(table.columns) == ["metric", *LOSSES, PAPER_COLUMN]
-    for loss, path in zip(LOSSES, kwargs["metrics"], strict=True):
+    for loss, path in zip(LOSSES, paths["metrics"], strict=True):
         values = json.loads(path.read_text())
         assert table.set_index("metric").loc["mAP", loss] == pytest.approx(values["mAP"])
     md = out["table"].read_text()
@@ -181,7 +203,18 @@ def test_build_report_on_synthetic_inputs(tmp_path):
         md.startswith("# Retrieval results: demo (shrec13)")
         and "| mAP |" in md
         and "24 queries (upright protocol)" in md
+        and "## Paired differences to ot" in md
+        and "| metric | contrastive − ot | lifted − ot | npair − ot |" in md
     )
+    intervals = pd.read_csv(out["intervals"])
+    assert len(intervals) == 6 * len(LOSSES) and (intervals["low"] <= intervals["mean"]).all()
+    assert (intervals["mean"] <= intervals["high"]).all()
+    mean_map = intervals.set_index(["loss", "metric"]).loc[("ot", "mAP"), "mean"]
+    assert mean_map == pytest.approx(table.set_index("metric").loc["mAP", "ot"])
+    differences = pd.read_csv(out["differences"])
+    assert set(differences["loss"]) == {"contrastive", "lifted", "npair"} and set(
+        differences["reference"]
+    ) == {"ot"}
     pr = pd.read_csv(out["pr_data"])
     assert list(pr.columns) == ["recall", *LOSSES] and len(pr) == 20
     for key in ("pr", "convergence", "gallery"):
@@ -197,8 +230,8 @@ def test_build_report_on_synthetic_inputs(tmp_path):
 
 
 def test_gallery_rows_follow_the_ranking(tmp_path):
-    kwargs = make_inputs(tmp_path)
-    with np.load(kwargs["ranking"][0]) as data:
+    kwargs, paths = make_inputs(tmp_path)
+    with np.load(paths["ranking"][0]) as data:
         ranking = {k: data[k] for k in data.files}
     picked = pick_queries(ranking, 4)
     assert len(set(ranking["query_labels"][picked])) == 4  # spread over classes
@@ -216,17 +249,17 @@ def test_gallery_rows_follow_the_ranking(tmp_path):
 
 
 def test_gallery_names_missing_ids(tmp_path):
-    kwargs = make_inputs(tmp_path)
+    kwargs, paths = make_inputs(tmp_path)
     shutil.copy(kwargs["views"][0], tmp_path / "only.h5")
-    with np.load(kwargs["ranking"][0]) as data:
+    with np.load(paths["ranking"][0]) as data:
         ranking = {k: data[k] for k in data.files}
     with pytest.raises(ValueError, match="ids not found"):
         gallery_rows(ranking, kwargs["test_sketches"], [tmp_path / "only.h5"], CLASSES, n_queries=6)
 
 
 def test_history_without_columns_is_named(tmp_path):
-    kwargs = make_inputs(tmp_path)
-    pd.DataFrame({"step": [1], "loss": [1.0]}).to_csv(kwargs["history"][2], index=False)
+    kwargs, paths = make_inputs(tmp_path)
+    pd.DataFrame({"step": [1], "loss": [1.0]}).to_csv(paths["history"][2], index=False)
     with pytest.raises(ValueError, match=r"history-lifted.csv.*val_map"):
         build_report(**kwargs, dataset="builtin")
 
@@ -316,7 +349,7 @@ def fake_upstream(root, losses=LOSSES, dim=8, seed=0):
         write_strings(f, "splits", split)
         f["labels"] = sk_labels
     for i, loss in enumerate(losses):
-        folder = res / "metric" / loss
+        folder = res / "metric" / loss / "seed-0"
         folder.mkdir(parents=True)
         torch_seed = __import__("torch").manual_seed(i)  # noqa: F841
         save_metric_model(made(5, folder / "model.pt"), MetricNets(dim, dim, [16], [16], 4), {"loss": loss})
@@ -353,7 +386,7 @@ def test_rules_evaluate_report_and_html_report(workflow_dir):
     run_snakemake(workflow_dir, "--rerun-triggers", "mtime")
     res = workflow_dir / "results" / "builtin"
     for loss in LOSSES:
-        metrics = json.loads((res / "eval" / loss / "metrics.json").read_text())
+        metrics = json.loads((res / "eval" / loss / "seed-0" / "metrics.json").read_text())
         assert metrics["n_queries"] == 8 and metrics["n_targets"] == 15
     table = pd.read_csv(res / "report" / "metrics.csv")
     assert list(table.columns) == ["metric", *LOSSES]

@@ -15,6 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import REPO, SNAKEMAKE, WORKFLOW_PARTS, planned_jobs, run_snakemake
@@ -79,8 +80,8 @@ def _changed(before: dict[str, int], after: dict[str, int]) -> set[str]:
 
 def _metrics(workdir: Path) -> dict[str, dict]:
     return {
-        p.parent.name: json.loads(p.read_text())
-        for p in sorted((workdir / RES / "eval").glob("*/metrics.json"))
+        p.parent.parent.name: json.loads(p.read_text())
+        for p in sorted((workdir / RES / "eval").glob("*/seed-0/metrics.json"))
     }
 
 
@@ -159,6 +160,53 @@ def test_builtin_runs_with_other_settings_never_touch_each_others_inputs(run_cop
     cfg["synthetic"]["workers"] = 2  # the rule's threads: the same bytes, no rerun
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     assert planned_jobs(_smk(run_copy, "-n")) == {}
+
+
+@needs_stages
+def test_seeds_and_sweeps_plan_exactly_their_jobs_and_keep_computed_points(run_copy):
+    """Seeds and sweep points are wildcards of train_metric and evaluate only: the dry run plans one job per
+    new (loss, seed) and per (point, loss that reads the key, seed); a computed point is never redone."""
+    path = run_copy / CONFIG
+    cfg = yaml.safe_load(path.read_text())
+    losses = cfg["metric"]["losses"]  # ot, contrastive
+    cfg["metric"]["seeds"] = [0, 1]
+    cfg["sweep"] = {"lamb": [3.0], "margin": [0.5, 1.0]}  # margin 1.0 is the run's own: no job
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    jobs = planned_jobs(_smk(run_copy, "-n"))
+    # lamb: ot only (2 seeds); margin 0.5: both losses (2 seeds); seed 1 of the run: every loss
+    assert jobs == {
+        "train_metric": len(losses),
+        "evaluate": len(losses),
+        "sweep_train_metric": 2 + 2 * len(losses),
+        "sweep_evaluate": 2 + 2 * len(losses),
+        "report": 1,
+        "all": 1,
+    }, jobs
+    _smk(run_copy)
+    report = (run_copy / RES / "report" / "metrics.md").read_text()
+    assert (
+        "## Sweeps" in report and "| lamb | 3.0 | ot |" in report and "2 seeds of the metric stage" in report
+    )
+    sweep = pd.read_csv(run_copy / RES / "report" / "sweep.csv")
+    assert sorted(zip(sweep["key"], sweep["loss"], strict=True)) == [
+        ("lamb", "ot"),
+        ("margin", "contrastive"),
+        ("margin", "ot"),
+    ]
+    assert (run_copy / RES / "report" / "sweep-lamb.png").stat().st_size > 0
+    assert (run_copy / RES / "sweep" / "lamb" / "3.0" / "eval" / "ot" / "seed-1" / "per_query.csv").exists()
+    before = _snapshot(run_copy)
+    cfg["sweep"]["lamb"] = [3.0, 30.0]  # one more value: only its jobs (and the report) run
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert planned_jobs(_smk(run_copy, "-n")) == {
+        "sweep_train_metric": 2,
+        "sweep_evaluate": 2,
+        "report": 1,
+        "all": 1,
+    }
+    _smk(run_copy)
+    touched = {p for p in _changed(before, _snapshot(run_copy)) if "/sweep/" in p}
+    assert touched and all("/sweep/lamb/30.0/" in p for p in touched), sorted(touched)
 
 
 @needs_stages
@@ -245,7 +293,7 @@ def _wait_for_incomplete(workdir: Path, proc: subprocess.Popen, timeout: float) 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_killed_run_completes_with_rerun_incomplete(run_copy, sig):
     expected = _metrics(run_copy)
-    target = f"{RES}/eval/ot/metrics.json"
+    target = f"{RES}/eval/ot/seed-0/metrics.json"
     cmd = [
         str(SNAKEMAKE),
         "--cores",

@@ -29,7 +29,7 @@ import yaml
 
 SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
 SECTIONS = ("synthetic", "render", "sketches", "features", "metric", "evaluate", "report")
-TOP_LEVEL = ("dataset", "name", "data_dir", "seed")
+TOP_LEVEL = ("dataset", "name", "data_dir", "seed", "sweep")
 # the keys that define the method (not shards, devices, workers, logging, ...): a run that differs from
 # the paper's config in one of them does not follow the paper's protocol
 PROTOCOL_KEYS = {
@@ -63,7 +63,23 @@ def schema() -> dict[str, Any]:
     metric, report = spec["properties"]["metric"]["properties"], spec["properties"]["report"]["properties"]
     metric["losses"]["items"]["enum"] = list(LOSSES)
     report["gallery_loss"]["enum"] = [None, *LOSSES]
+    spec["properties"]["sweep"]["propertyNames"]["enum"] = sweepable_keys(metric)
     return spec
+
+
+def sweepable_keys(metric: Mapping[str, Any]) -> list[str]:
+    """The metric keys a sweep may vary: those with one number or boolean value (not device, losses,
+    seeds, widths, the optimiser's name, nor what only sets logging and checkpoints)."""
+    bookkeeping = {"val_every", "checkpoint_every", "keep_checkpoints", "val_fraction"}
+    scalar = {"number", "integer", "boolean"}
+    kinds = {k: v.get("type") for k, v in metric.items()}
+    return [
+        k
+        for k, t in kinds.items()
+        if k not in bookkeeping
+        and t is not None
+        and set([t] if isinstance(t, str) else t) - {"null"} <= scalar
+    ]
 
 
 def defaults(section: str | None = None) -> dict[str, Any]:
@@ -233,6 +249,25 @@ SECTION_TYPES = {
 
 
 @dataclasses.dataclass(frozen=True)
+class SweepPoint:
+    """One value of one swept metric key, and the losses it is trained for."""
+
+    key: str
+    value: Any
+    losses: list[str]
+
+    @property
+    def label(self) -> str:
+        """The value as its folder name: results/<name>/sweep/<key>/<label>/."""
+        return format_value(self.value)
+
+
+def format_value(value: Any) -> str:
+    """A config value as a stable, readable folder name (10.0 -> '10.0', 1e-05 -> '1e-05', True -> 'true')."""
+    return str(value).lower() if isinstance(value, bool) else repr(value)
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """A whole, validated config: the top-level keys and one frozen object per section."""
 
@@ -240,6 +275,7 @@ class Config:
     name: str | None
     data_dir: str | None
     seed: int
+    sweep: dict[str, list[Any]]
     synthetic: Any
     render: Any
     sketches: Any
@@ -253,12 +289,56 @@ class Config:
         """Validate `config` (ConfigError naming every problem), fill the defaults and freeze it."""
         filled = validate(config, sources)
         sections = {s: SECTION_TYPES[s].from_mapping(filled[s]) for s in SECTIONS}
-        return cls(**{k: filled[k] for k in TOP_LEVEL}, **sections)
+        cfg = cls(**{k: filled[k] for k in TOP_LEVEL}, **sections)
+        problems = []
+        for key, values in cfg.sweep.items():  # every point must be a valid metric section
+            for value in values:
+                try:
+                    cfg.sweep_metric(key, value)
+                except ConfigError as err:
+                    problems += [f"sweep.{key}: {value!r}: {p}" for p in err.problems]
+        if problems:
+            raise ConfigError(problems)
+        return cfg
 
     @property
     def run_name(self) -> str:
         """The results folder name: `name`, or the dataset key."""
         return self.name or self.dataset
+
+    @property
+    def metric_seeds(self) -> list[int]:
+        """The seeds of the metric stage: metric.seeds, or [seed]."""
+        return list(self.metric.seeds) if self.metric.seeds is not None else [self.seed]
+
+    def sweep_points(self) -> list[SweepPoint]:
+        """Every point of the one-at-a-time sweeps whose value is not the run's own (that one is the run).
+
+        A point is trained for the losses that read its key (bwot.losses.registry.reads)."""
+        from bwot.losses.registry import reads
+
+        points = []
+        for key, values in self.sweep.items():
+            for value in values:
+                own = getattr(self.metric, key)
+                if value == own and isinstance(value, bool) == isinstance(own, bool):
+                    continue
+                losses = [loss for loss in self.metric.losses if reads(loss, key)]
+                if losses:
+                    points.append(SweepPoint(key, value, losses))
+        return points
+
+    def sweep_point(self, key: str, label: str) -> SweepPoint:
+        """The point of `key` whose folder name is `label` (a KeyError names the known ones)."""
+        for point in self.sweep_points():
+            if point.key == key and point.label == label:
+                return point
+        known = [f"{p.key}/{p.label}" for p in self.sweep_points()]
+        raise KeyError(f"no sweep point {key}/{label} in the config (points: {', '.join(known) or 'none'})")
+
+    def sweep_metric(self, key: str, value: Any) -> Any:
+        """The metric section of a sweep point (checked: a value the key cannot take is a ConfigError)."""
+        return MetricConfig.from_mapping(self.metric.as_dict() | {key: value})
 
     @property
     def builtin_root(self) -> str:

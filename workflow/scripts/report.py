@@ -1,24 +1,41 @@
-"""Snakemake entry point of rule `report`: tables, PR curves, convergence and the retrieval gallery."""
+"""Snakemake entry point of rule `report`: tables with intervals, sweeps, PR curves, convergence, gallery."""
 
 from bwot.logs import setup_logging
 from bwot.report import build_report
+from bwot.report.build import LossFiles
+from bwot.report.stats import SweepRun
 
 setup_logging(snakemake.log[0])
+inputs, params = snakemake.input, snakemake.params
+seeds = params.seeds
+losses = LossFiles.split(
+    params.losses,
+    seeds,
+    metrics=inputs.metrics,
+    pr=inputs.pr,
+    per_query=inputs.per_query,
+    history=inputs.history,
+    ranking=inputs.ranking,
+)
+sweep = [
+    SweepRun(key, value, loss, list(inputs.sweep[i * seeds : (i + 1) * seeds]))
+    for i, (key, value, loss) in enumerate(params.sweep)
+]
+outputs = dict(snakemake.output.items())
+outputs["sweep"] = outputs["sweep"][0] if outputs["sweep"] else None
 build_report(
-    losses=snakemake.params.losses,
-    metrics=snakemake.input.metrics,
-    pr=snakemake.input.pr,
-    ranking=snakemake.input.ranking,
-    history=snakemake.input.history,
-    views=snakemake.input.views,
-    test_sketches=snakemake.input.test_sketches,
-    classes=snakemake.input.classes,
-    outputs=dict(snakemake.output.items()),
-    dataset=snakemake.params.dataset,
-    name=snakemake.params.name,
-    cfg=snakemake.params.cfg,
-    manifests=(snakemake.input.models, snakemake.input.sketches),
-    backbones=snakemake.input.backbones,
-    run_config=snakemake.params.run_config,
-    paper_config=snakemake.input.paper_config[0] if snakemake.input.paper_config else None,
+    losses=losses,
+    views=inputs.views,
+    test_sketches=inputs.test_sketches,
+    classes=inputs.classes,
+    outputs=outputs,
+    dataset=params.dataset,
+    name=params.name,
+    cfg=params.cfg,
+    manifests=(inputs.models, inputs.sketches),
+    backbones=inputs.backbones,
+    run_config=params.run_config,
+    paper_config=inputs.paper_config[0] if inputs.paper_config else None,
+    sweep=sweep,
+    sweep_base=params.sweep_base,
 )

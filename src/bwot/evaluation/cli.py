@@ -9,7 +9,13 @@ from pathlib import Path
 from bwot.evaluation.evaluate import DISTANCES, PROTOCOLS, evaluate_files
 from bwot.evaluation.inventory import Inventory
 
-OUTPUTS = {"metrics": "metrics.json", "pr": "pr.csv", "per_class": "per_class.csv", "ranking": "ranking.npz"}
+OUTPUTS = {
+    "metrics": "metrics.json",
+    "pr": "pr.csv",
+    "per_class": "per_class.csv",
+    "ranking": "ranking.npz",
+    "per_query": "per_query.csv",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -264,11 +264,15 @@ def write_outputs(
     pr_csv: PathLike,
     per_class_csv: PathLike,
     ranking_npz: PathLike,
+    per_query_csv: PathLike | None = None,
     classes: list[str] | None = None,
     ranklists_dir: PathLike | None = None,
 ) -> None:
-    """metrics.json, pr.csv, per_class.csv, ranking.npz and (optionally) the SHREC rank lists."""
+    """metrics.json, pr.csv, per_class.csv, ranking.npz, per_query.csv (what the confidence intervals
+    resample) and (optionally) the SHREC rank lists."""
     write_json(metrics_json, result.summary())
+    if per_query_csv is not None:
+        write_csv(per_query_csv, per_query_table(result))
     pr = pd.DataFrame({"recall": pr_recall_levels(), "precision": result.metrics.pr.mean(axis=0)})
     write_csv(pr_csv, pr)
     table = per_class_table(result.metrics, result.queries.labels, result.target_labels, classes)
@@ -277,6 +281,15 @@ def write_outputs(
     if ranklists_dir is not None:
         write_ranklists(ranklists_dir, list(result.queries.ids), list(result.target_ids), result.distances)
         log.info("wrote %d rank lists to %s", len(result.queries.ids), ranklists_dir)
+
+
+def per_query_table(result: Evaluation) -> pd.DataFrame:
+    """One row per query: its name, sketch, rotation, label and the six metrics (AP for mAP)."""
+    q, m = result.queries, result.metrics
+    table = pd.DataFrame({"query": q.ids, "sketch": q.sketch_ids, "rotation": q.rotations, "label": q.labels})
+    for name, values in (("NN", m.NN), ("FT", m.FT), ("ST", m.ST), ("E", m.E), ("DCG", m.DCG), ("mAP", m.AP)):
+        table[name] = values
+    return table
 
 
 def write_ranking(path: PathLike, result: Evaluation) -> None:
@@ -347,6 +360,7 @@ def evaluate_files(
         pr_csv=outputs["pr"],
         per_class_csv=outputs["per_class"],
         ranking_npz=outputs["ranking"],
+        per_query_csv=outputs.get("per_query"),
         classes=read_classes(classes_txt),
         ranklists_dir=ranklists_dir if cfg.ranklists else None,
     )

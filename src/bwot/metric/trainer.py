@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ["step", "loss", *(f"part_{b}" for b in BLOCKS), "lr", "val_map", "wall_s"]
 CHECKPOINT = "checkpoint.pt"
 # keys that change neither the training nor its result: a checkpoint written under other values resumes
-NOT_FINGERPRINTED = ("losses", "val_every", "checkpoint_every", "keep_checkpoints")
+NOT_FINGERPRINTED = ("losses", "seeds", "val_every", "checkpoint_every", "keep_checkpoints")
 
 
 @dataclass

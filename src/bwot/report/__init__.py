@@ -1,6 +1,7 @@
-"""The report: the results table in the original's shape, PR curves, convergence and a retrieval gallery."""
+"""The report: the results table in the original's shape with 95% intervals and paired differences,
+sweeps, PR curves, convergence and a retrieval gallery."""
 
-from bwot.report.build import build_report, write_tables
-from bwot.report.tables import PAPER, metrics_markdown, metrics_table
+from bwot.report.build import LossFiles, build_report
+from bwot.report.tables import PAPER, metrics_table
 
-__all__ = ["PAPER", "build_report", "metrics_markdown", "metrics_table", "write_tables"]
+__all__ = ["PAPER", "LossFiles", "build_report", "metrics_table"]

@@ -1,58 +1,73 @@
-"""The `report` stage: the table (markdown + CSV), PR curves, convergence and the retrieval gallery."""
+"""The `report` stage: the table with intervals and paired differences (markdown + CSV), sweeps, PR curves,
+convergence and the retrieval gallery."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bwot.config import ReportConfig
 from bwot.evaluation.evaluate import read_classes, read_ranking
+from bwot.evaluation.metrics import METRICS
 from bwot.io import PathLike, write_csv, write_text
 from bwot.report.gallery import gallery_rows, plot_gallery
 from bwot.report.plots import plot_convergence, plot_pr_curves, read_history
 from bwot.report.provenance import dataset_counts, read_json, read_yaml, run_section
-from bwot.report.tables import metrics_markdown, metrics_table, read_metrics
+from bwot.report.stats import (
+    N_BOOT,
+    SweepRun,
+    differences_markdown,
+    intervals_frame,
+    intervals_markdown,
+    plot_sweep,
+    run_bootstrap,
+    sweep_table,
+)
+from bwot.report.tables import PAPER, metrics_table
 
 log = logging.getLogger(__name__)
 
 
-def _by_loss(losses: Sequence[str], paths: Sequence[PathLike], what: str) -> dict[str, PathLike]:
-    if len(losses) != len(paths):
-        raise ValueError(f"{len(paths)} {what} files for {len(losses)} losses ({list(losses)})")
-    return dict(zip(losses, paths, strict=True))
+@dataclass
+class LossFiles:
+    """The evaluate and train_metric outputs of one loss, one file per seed (in the order of the seeds)."""
+
+    metrics: list[PathLike]
+    pr: list[PathLike]
+    per_query: list[PathLike]
+    history: list[PathLike]
+    ranking: list[PathLike]
+
+    @classmethod
+    def split(cls, losses: Sequence[str], seeds: int, **flat: Sequence[PathLike]) -> dict[str, LossFiles]:
+        """Loss-major flat lists (as the rule's inputs: every seed of the first loss, then the next) ->
+        {loss: LossFiles}."""
+        out = {}
+        for kind, paths in flat.items():
+            if len(paths) != len(losses) * seeds:
+                raise ValueError(f"{len(paths)} {kind} files for {len(losses)} losses x {seeds} seeds")
+        for i, loss in enumerate(losses):
+            out[loss] = cls(**{k: list(v[i * seeds : (i + 1) * seeds]) for k, v in flat.items()})
+        return out
 
 
-def write_tables(
-    metrics: Mapping[str, Mapping[str, Any]],
-    dataset: str,
-    name: str,
-    md_path: PathLike,
-    csv_path: PathLike,
-    run: str = "",
-) -> pd.DataFrame:
-    """metrics.md (with the `run` section, markdown) and metrics.csv; returns the table."""
-    table = metrics_table(metrics, dataset)
-    first = next(iter(metrics.values()))
-    info = (
-        f"{first.get('n_queries', '?')} queries ({first.get('protocol', '?')} protocol) against "
-        f"{first.get('n_targets', '?')} target models, {first.get('distance', '?')} distance."
-    )
-    title = f"Retrieval results: {name}" + (f" ({dataset})" if dataset != name else "")
-    write_text(md_path, metrics_markdown(table, list(metrics), title, info) + ("\n" + run if run else ""))
-    write_csv(csv_path, table.reset_index())
-    return table
+def mean_metrics(paths: Sequence[PathLike]) -> dict[str, Any]:
+    """metrics.json of several seeds -> the first one's fields with the six metrics averaged over seeds."""
+    values = [read_json(p) for p in paths]
+    out = dict(values[0])
+    for m in METRICS:
+        out[m] = float(np.mean([v[m] for v in values]))
+    return out
 
 
 def build_report(
     *,
-    losses: Sequence[str],
-    metrics: Sequence[PathLike],
-    pr: Sequence[PathLike],
-    ranking: Sequence[PathLike],
-    history: Sequence[PathLike],
+    losses: Mapping[str, LossFiles],
     views: Sequence[PathLike],
     test_sketches: Sequence[PathLike],
     classes: PathLike,
@@ -64,49 +79,69 @@ def build_report(
     backbones: Sequence[PathLike] = (),
     run_config: Mapping[str, Any] | None = None,
     paper_config: PathLike | None = None,
+    sweep: Sequence[SweepRun] = (),
+    sweep_base: Mapping[str, Any] | None = None,
+    n_boot: int = N_BOOT,
 ) -> None:
-    """Write every output of the report rule (keys: table, csv, pr, pr_data, convergence, gallery).
+    """Write every output of the report rule: table, csv, intervals, differences, pr, pr_data, convergence,
+    gallery, and with sweeps sweep (csv) and sweep_figures (one PNG per swept key, in the config's order).
 
-    With `manifests` (models.csv, sketches.csv), metrics.md also says what the numbers were computed on:
+    Every number of metrics.md comes with its 95% interval over query sketches (and seeds; see
+    bwot.evaluation.bootstrap), and every loss with its paired difference to the first loss (the paper's
+    OT). With `manifests` (models.csv, sketches.csv), metrics.md also says what the numbers were computed on:
     the dataset and its counts, what was skipped, the backbones' weights and devices (`backbones`: their
     summary JSON files) and, given the run's config and the dataset's paper config (`paper_config`,
     config/shrec13.yaml or shrec14.yaml), how the run differs from the paper's protocol.
     """
     cfg = ReportConfig.from_mapping(cfg or {})
     name = name or dataset
-    values = read_metrics(_by_loss(losses, metrics, "metrics"))
-    run = ""
+    names = list(losses)
+    seeds = len(next(iter(losses.values())).metrics)
+    values = {loss: mean_metrics(files.metrics) for loss, files in losses.items()}
+    boot = run_bootstrap({loss: files.per_query for loss, files in losses.items()}, n_boot=n_boot)
+    table = metrics_table(values, dataset)
+    write_csv(outputs["csv"], table.reset_index())
+    intervals, differences = intervals_frame(boot, names, names[0] if len(names) > 1 else None)
+    write_csv(outputs["intervals"], intervals)
+    write_csv(outputs["differences"], differences)
+    parts = [_title(values, dataset, name, seeds), intervals_markdown(boot, names, seeds, PAPER.get(dataset))]
+    parts.append(_table_note(seeds, dataset))
+    if len(names) > 1:
+        parts += [f"## Paired differences to {names[0]}\n", differences_markdown(boot, names, names[0])]
+        parts.append(DIFFERENCES_NOTE)
+    if sweep:
+        parts.append(_sweeps(sweep, sweep_base or {}, outputs, name, n_boot))
     if manifests is not None:
-        run = run_section(
-            dataset=dataset,
-            data_dir=(run_config or {}).get("data_dir"),
-            counts=dataset_counts(*manifests),
-            metrics=values,
-            backbones=[read_json(p) for p in backbones],
-            run_config=run_config,
-            paper_config=read_yaml(paper_config) if paper_config else None,
+        parts.append(
+            run_section(
+                dataset=dataset,
+                data_dir=(run_config or {}).get("data_dir"),
+                counts=dataset_counts(*manifests),
+                metrics=values,
+                backbones=[read_json(p) for p in backbones],
+                run_config=run_config,
+                paper_config=read_yaml(paper_config) if paper_config else None,
+            )
         )
-    table = write_tables(values, dataset, name, outputs["table"], outputs["csv"], run)
+    write_text(outputs["table"], "\n".join(parts))
     log.info("results table:\n%s", table.round(3).to_string())
 
-    curves = {loss: pd.read_csv(p) for loss, p in _by_loss(losses, pr, "pr").items()}
+    curves = {loss: _mean_curve(files.pr) for loss, files in losses.items()}
     maps = {loss: v["mAP"] for loss, v in values.items()}
     plot_pr_curves(curves, outputs["pr"], maps=maps, title=f"Precision-recall: {name}")
-    if "pr_data" in outputs:
-        wide = pd.DataFrame({"recall": next(iter(curves.values()))["recall"]})
-        for loss, curve in curves.items():
-            wide[loss] = curve["precision"].to_numpy()
-        write_csv(outputs["pr_data"], wide)
+    wide = pd.DataFrame({"recall": next(iter(curves.values()))["recall"]})
+    for loss, curve in curves.items():
+        wide[loss] = curve["precision"].to_numpy()
+    write_csv(outputs["pr_data"], wide)
 
-    histories = {loss: read_history(p) for loss, p in _by_loss(losses, history, "history").items()}
+    histories = {loss: read_history(files.history[0]) for loss, files in losses.items()}
     plot_convergence(histories, outputs["convergence"], title=f"Metric training: {name}")
 
-    gallery_loss = cfg.gallery_loss or losses[0]
+    gallery_loss = cfg.gallery_loss or names[0]
     if gallery_loss not in losses:
-        raise ValueError(f"report.gallery_loss {gallery_loss!r} is not one of metric.losses {list(losses)}")
-    rank = read_ranking(dict(zip(losses, ranking, strict=True))[gallery_loss])
+        raise ValueError(f"report.gallery_loss {gallery_loss!r} is not one of metric.losses {names}")
     rows = gallery_rows(
-        rank,
+        read_ranking(losses[gallery_loss].ranking[0]),
         test_sketches,
         views,
         read_classes(classes),
@@ -119,3 +154,73 @@ def build_report(
         f"(green = same class, red = other; {hits}/{sum(len(r.correct) for r in rows)} correct)"
     )
     plot_gallery(rows, outputs["gallery"], title=title)
+
+
+DIFFERENCES_NOTE = (
+    "Each cell: the mean difference over query sketches (and seeds), paired (both losses on the same "
+    "resampled queries), with its 95% bootstrap interval; `n.s.`: the interval contains 0, the difference "
+    "is not significant at the 5% level.\n"
+)
+
+
+def _title(values: Mapping[str, Mapping[str, Any]], dataset: str, name: str, seeds: int) -> str:
+    first = next(iter(values.values()))
+    info = (
+        f"{first.get('n_queries', '?')} queries ({first.get('protocol', '?')} protocol) against "
+        f"{first.get('n_targets', '?')} target models, {first.get('distance', '?')} distance"
+        + (f"; {seeds} seeds of the metric stage." if seeds > 1 else ".")
+    )
+    title = f"Retrieval results: {name}" + (f" ({dataset})" if dataset != name else "")
+    return f"# {title}\n\n{info}\n"
+
+
+def _table_note(seeds: int, dataset: str) -> str:
+    spread = " ± the standard deviation over seeds," if seeds > 1 else ""
+    paper = (
+        "\n`paper (OT)`: the numbers reported by Xu, Sun and Liu (CVPR 2019) for their OT loss.\n"
+        if dataset in PAPER
+        else ""
+    )
+    return (
+        f"Each cell: the mean over query sketches{' and seeds' if seeds > 1 else ''},{spread} and its 95% "
+        "interval from a bootstrap over the query sketches (stratified by class"
+        + (", seeds drawn again too" if seeds > 1 else "")
+        + "). A loss is in bold only when it is significantly better than every other (paired intervals "
+        "that exclude 0). " + METRIC_NOTE + "\n" + paper
+    )
+
+
+METRIC_NOTE = (
+    "NN: precision at rank 1; FT/ST: recall within the first C / 2C results (C = size of the query's "
+    "class); E: F-measure of precision and recall over the first 32 results; DCG: normalised discounted "
+    "cumulative gain; mAP: mean average precision."
+)
+
+
+def _mean_curve(paths: Sequence[PathLike]) -> pd.DataFrame:
+    """The PR curve averaged over seeds."""
+    curves = [pd.read_csv(p) for p in paths]
+    out = curves[0][["recall"]].copy()
+    out["precision"] = np.mean([c["precision"].to_numpy() for c in curves], axis=0)
+    return out
+
+
+def _sweeps(
+    sweep: Sequence[SweepRun], base: Mapping[str, Any], outputs: Mapping[str, Any], name: str, n_boot: int
+) -> str:
+    """sweep.csv, one figure per swept key, and the markdown section."""
+    table = sweep_table(sweep, n_boot=n_boot)
+    write_csv(outputs["sweep"], table)
+    keys = list(dict.fromkeys(run.key for run in sweep))
+    for key, path in zip(keys, outputs["sweep_figures"], strict=True):
+        plot_sweep(table, key, path, base=base.get(key), title=f"{name}: sweep of {key}")
+    lines = ["## Sweeps\n", "| key | value | loss | mAP [95% interval] |", "|:--|--:|:--|--:|"]
+    for row in table.itertuples(index=False):
+        lines.append(
+            f"| {row.key} | {row.value} | {row.loss} | {row.mean:.3f} [{row.low:.2f}, {row.high:.2f}] |"
+        )
+    lines.append(
+        "\nOne key changed at a time; the run's own value is the main table's. sweep.csv has every point, "
+        "sweep-<key>.png the curves.\n"
+    )
+    return "\n".join(lines)
