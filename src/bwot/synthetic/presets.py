@@ -30,6 +30,8 @@ PRESETS: dict[str, Preset] = {
     "default": Preset("default", 12, 8, 24, None, 20, 10),
     # SHREC14's size: 171 classes, 8987 models (1..632 a class), 8550 train + 5130 test sketches
     "shrec14-scale": Preset("shrec14-scale", 171, 1, 632, 8987, 50, 30),
+    # for pretraining backbones (features.weights): SHREC14's 171 classes, 16 models and 40 sketches each
+    "pretrain": Preset("pretrain", 171, 16, 16, 2736, 30, 10),
 }
 
 
