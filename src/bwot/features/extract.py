@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -119,10 +120,23 @@ def embed_items(
 def embed_upright(
     model: FeatureNet, images: torch.Tensor, size: int, device: torch.device, amp: bool = False
 ) -> torch.Tensor:
-    """Features (n, D) float32 on the CPU of n >= 1 uint8 images (n, H, W), one image per forward pass:
-    the same kernels for a query embedded alone and for a sketch's upright copy in `extract_features`."""
-    alone = [embed_items(model, images[i : i + 1, None], size, device, amp) for i in range(len(images))]
+    """Features (n, D) float32 on the CPU of n >= 1 uint8 images (n, H, W), one image per forward pass on
+    one CPU thread: the same kernels and work split for a query embedded alone and for a sketch's upright
+    copy in `extract_features` (one small image gains nothing from more threads on a CPU: they wait)."""
+    with one_thread():
+        alone = [embed_items(model, images[i : i + 1, None], size, device, amp) for i in range(len(images))]
     return torch.cat(alone)[:, 0]
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """torch's CPU operations on one thread inside the block; the thread count is restored after it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def embed_sketch_items(
