@@ -25,6 +25,7 @@ from urllib.parse import unquote
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
@@ -136,9 +137,12 @@ def create_app(retriever: Retriever, k: int = 10) -> FastAPI:
         if len(body) > MAX_UPLOAD:
             raise HTTPException(413, f"image too large ({len(body)} bytes; at most {MAX_UPLOAD})")
         name = unquote(request.headers.get("x-sketch-name", "the drawing"))[:200]
-        with lock:
-            result = retriever.search(body, k, name=name)
-        return answer(result, None)
+
+        def query() -> QueryResult:
+            with lock:
+                return retriever.search(body, k, name=name)
+
+        return answer(await run_in_threadpool(query), None)  # the event loop keeps serving meanwhile
 
     @app.post("/api/search/test/{sketch_id}")
     def search_test(sketch_id: str, k: int = k) -> dict[str, Any]:
