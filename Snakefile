@@ -44,9 +44,11 @@ include: "rules/features.smk"
 include: "rules/metric.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/query.smk"
 
 
 rule all:
     default_target: True
     input:
         rules.report.output,
+        expand(rules.retrieval_index.output.index, loss=LOSSES),

@@ -56,6 +56,16 @@ def workflow_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def finished_run(workdir: Path, config: str = "config/test-tiny.yaml") -> Path:
+    """A copy of the workflow in `workdir` with the whole pipeline run once on `config` (the tiny built-in
+    benchmark by default: results/tiny/)."""
+    for part in WORKFLOW_PARTS:  # envs/ too: Snakemake records the conda env of every job
+        src = REPO / part
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, workdir / part)
+    run_snakemake(workdir, "--configfile", config)
+    return workdir
+
+
 def edit_config(workflow_dir: Path, **values) -> dict:
     """Merge `values` (top-level keys, or a section as a dict of keys) into the workflow copy's
     config/config.yaml; return the whole validated config (bwot.config.Config.as_dict)."""

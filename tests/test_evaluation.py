@@ -220,6 +220,18 @@ def test_pairwise_distances():
         pairwise_distances(a, b, "manhattan")
 
 
+def test_distance_rows_are_the_same_bits_alone_or_with_others():
+    """Rows are computed in blocks of one fixed size (bwot.blocks, the last padded): one query's distances
+    are those it gets among many, bit for bit, whatever the block it falls in."""
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(41, 100)).astype(np.float32), rng.normal(size=(300, 100)).astype(np.float32)
+    for kind in ("euclidean", "cosine"):
+        together = DistanceMatrix(a, b, kind)[:]
+        alone = np.concatenate([DistanceMatrix(a[i : i + 1], b, kind)[:] for i in range(len(a))])
+        np.testing.assert_array_equal(alone, together)
+        np.testing.assert_array_equal(DistanceMatrix(a, b, kind)[[40, 3]], together[[40, 3]])
+
+
 def test_ranklist_round_trip(tmp_path):
     rng = np.random.default_rng(1)
     d = rng.random((4, 6)).astype(np.float32)

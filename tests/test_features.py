@@ -15,7 +15,7 @@ from conftest import REPO, edit_config, run_snakemake
 from bwot.features import build_backbone, extract_features, load_backbone, resolve_layer, train_backbone
 from bwot.features.backbones import cached_weights_path, load_pretrained, preprocess
 from bwot.features.data import index_shards
-from bwot.features.extract import embed_items
+from bwot.features.extract import embed_items, embed_upright
 from bwot.io import h5_writer, read_strings, set_attrs, write_strings
 
 torch.set_num_threads(2)
@@ -232,6 +232,17 @@ def test_sketches_end_to_end(tmp_path, sketches):
     assert data["features"].shape == (18, 3, 512)
     assert list(data["splits"]) == ["train"] * 12 + ["test"] * 6
     assert list(data["ids"][-6:]) == [f"t{i}" for i in range(6)]
+    # the upright copy (what a query is) went alone through the CNN, as `bwot query` embeds a sketch: the
+    # same bits; the other rotations in batches (a single image takes other kernels: close, not equal)
+    net, _ = load_backbone(model)
+    with h5py.File(sketches[1], "r") as f:
+        images = torch.from_numpy(f["images"][()])
+    cpu = torch.device("cpu")
+    alone = torch.stack([embed_items(net, images[i : i + 1, :1], 32, cpu)[0, 0] for i in range(6)])
+    np.testing.assert_array_equal(alone.numpy(), data["features"][12:, 0])
+    np.testing.assert_array_equal(embed_upright(net, images[:, 0], 32, cpu).numpy(), data["features"][12:, 0])
+    batched = embed_items(net, images, 32, cpu).numpy()
+    np.testing.assert_allclose(batched, data["features"][12:], rtol=1e-4, atol=1e-5)
 
 
 def test_train_uses_only_training_sketches(tmp_path, sketches):

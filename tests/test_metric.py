@@ -109,6 +109,20 @@ def test_model_file_round_trip(tmp_path):
         load_metric_model(tmp_path / "bad.pt")
 
 
+def test_a_row_embeds_to_the_same_bits_alone_or_with_others(tmp_path):
+    """Rows go through the networks in blocks of one fixed size (bwot.blocks): a query embedded alone gets
+    the bits `evaluate` gets for it among all test sketches (BLAS rounds 1 or 2 rows otherwise)."""
+    nets = MetricNets(64, 48, [256, 128], [256, 128, 64], 16)
+    save_metric_model(tmp_path / "m.pt", nets, {"loss": "ot"})
+    model = load_metric_model(tmp_path / "m.pt")
+    x = np.random.default_rng(1).normal(size=(37, 64)).astype(np.float32)
+    together = model.embed_sketches(x)
+    alone = np.concatenate([model.embed_sketches(x[i : i + 1]) for i in range(len(x))])
+    np.testing.assert_array_equal(alone, together)
+    np.testing.assert_array_equal(model.embed_sketches(x[5:9]), together[5:9])
+    np.testing.assert_allclose(together, nets.sketch(torch.from_numpy(x)).detach().numpy(), rtol=1e-5)
+
+
 def test_training_data_holds_out_whole_sketches(tmp_path):
     shapes, sketches = write_features(tmp_path, n_train=40, rotations=5)
     data = load_metric_data(shapes, sketches, val_fraction=0.25, seed=0)

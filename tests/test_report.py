@@ -382,7 +382,7 @@ def test_rules_evaluate_report_and_html_report(workflow_dir):
     fake_upstream(workflow_dir)
     dry = run_snakemake(workflow_dir, "-n", "--rerun-triggers", "mtime")
     stats = re.findall(r"^(\w+)\s+(\d+)$", dry.stdout + dry.stderr, flags=re.M)
-    assert dict(stats) == {"evaluate": "4", "report": "1", "all": "1", "total": "6"}, stats
+    assert dict(stats) == {"evaluate": "4", "retrieval_index": "4", "report": "1", "all": "1", "total": "10"}
     run_snakemake(workflow_dir, "--rerun-triggers", "mtime")
     res = workflow_dir / "results" / "builtin"
     for loss in LOSSES:
@@ -392,6 +392,8 @@ def test_rules_evaluate_report_and_html_report(workflow_dir):
     assert list(table.columns) == ["metric", *LOSSES]
     for name in ("pr_curves.png", "convergence.png", "gallery.png", "metrics.md"):
         assert (res / "report" / name).stat().st_size > 0
+    for loss in LOSSES:  # the retrieval index of `bwot query` (the backbone file is only checksummed)
+        assert (res / "index" / f"{loss}.h5").stat().st_size > 0
     html = workflow_dir / "report.html"
     run_snakemake(workflow_dir, "--rerun-triggers", "mtime", "--report", str(html))
     text = html.read_text(errors="replace")

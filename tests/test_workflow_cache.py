@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, SNAKEMAKE, WORKFLOW_PARTS, planned_jobs, run_snakemake
+from conftest import REPO, SNAKEMAKE, finished_run, planned_jobs, run_snakemake
 
 from bwot.config import Config
 from bwot.datasets.layouts import layout_problems
@@ -41,6 +41,7 @@ UPSTREAM["extract_features"] = UPSTREAM["train_backbone"] | {"train_backbone"}
 UPSTREAM["train_metric"] = UPSTREAM["extract_features"] | {"extract_features"}
 UPSTREAM["evaluate"] = UPSTREAM["train_metric"] | {"train_metric"}
 UPSTREAM["report"] = UPSTREAM["evaluate"] | {"evaluate"}
+UPSTREAM["retrieval_index"] = UPSTREAM["train_metric"] | {"train_metric"}
 STAGES = list(UPSTREAM)
 DOWNSTREAM = {rule: {other for other in STAGES if rule in UPSTREAM[other]} for rule in STAGES}
 
@@ -90,12 +91,7 @@ def finished(tmp_path_factory) -> Path:
     """A workflow copy with the whole tiny pipeline run once (shared; tests work on copies of it)."""
     if PLACEHOLDERS:
         pytest.skip(f"stage scripts still placeholders: {', '.join(PLACEHOLDERS)}")
-    workdir = tmp_path_factory.mktemp("finished")
-    for part in {*WORKFLOW_PARTS, "envs"}:  # envs/: Snakemake records the conda env of every job
-        src = REPO / part
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, workdir / part)
-    _smk(workdir)
-    return workdir
+    return finished_run(tmp_path_factory.mktemp("finished"), CONFIG)
 
 
 @pytest.fixture
@@ -128,7 +124,7 @@ def test_metric_parameter_change_reruns_only_metric_and_after(run_copy):
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
     planned = planned_jobs(_smk(run_copy, "-n"))
-    assert _rules(planned) == {"train_metric", "evaluate", "report"}, planned
+    assert _rules(planned) == {"train_metric", "evaluate", "report", "retrieval_index"}, planned
     assert planned["train_metric"] == len(cfg["metric"]["losses"])
     # Snakemake 9.27 also lists some unchanged outputs (the second output of a job): compare with before
     changed = set(_smk(run_copy, "--list-changes", "params").stdout.split()) - params_listed
@@ -139,7 +135,7 @@ def test_metric_parameter_change_reruns_only_metric_and_after(run_copy):
     touched = _changed(before, _snapshot(run_copy))
     assert touched, "nothing was rerun"
     stages = {path.split("/")[2] if path.startswith("results/") else "resources" for path in touched}
-    assert stages <= {"metric", "eval", "report"}, sorted(touched)
+    assert stages <= {"metric", "eval", "report", "index"}, sorted(touched)
     assert planned_jobs(_smk(run_copy, "-n")) == {}
 
 
@@ -217,7 +213,7 @@ def test_forcerun_reruns_the_stage_and_what_follows(finished, rule):
     assert planned == {rule} | DOWNSTREAM[rule], planned
 
 
-AFTER_MANIFEST = ["views", "sketches", "backbone", "features", "metric", "eval", "report"]
+AFTER_MANIFEST = ["views", "sketches", "backbone", "features", "metric", "eval", "report", "index"]
 BETWEEN_MANIFEST_AND_METRIC = ["render_views", "prepare_sketches", "train_backbone", "extract_features"]
 # One output of each stage, as a target: what precedes it must run, nothing after it.
 STAGE_TARGET = {

@@ -13,7 +13,8 @@ from conftest import REPO, planned_jobs, run_snakemake
 
 
 def test_dry_run_default_config_plans_every_job(workflow_dir):
-    """The default config plans the whole pipeline: one job per shard, modality and loss, then the report."""
+    """The default config plans the whole pipeline: one job per shard, modality and loss, then the report
+    and the retrieval index of each loss."""
     jobs = planned_jobs(run_snakemake(workflow_dir, "-n"))
     assert jobs == {
         "synthesize_dataset": 1,
@@ -25,6 +26,7 @@ def test_dry_run_default_config_plans_every_job(workflow_dir):
         "train_metric": 4,
         "evaluate": 4,
         "report": 1,
+        "retrieval_index": 4,
         "all": 1,
     }
 

@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("bwot.render.cli", "render meshes to views: a manifest shard to HDF5, or a PNG preview"),
     "sketches": ("bwot.sketches.cli", "sketches to 20 rotations: a manifest shard to HDF5, or a PNG preview"),
     "evaluate": ("bwot.evaluation.cli", "SHREC retrieval metrics of a trained metric model"),
+    "query": ("bwot.query.cli", "the nearest target models of sketch files in a finished run"),
+    "serve": ("bwot.serve.cli", "a local web page: draw a sketch, see its nearest models"),
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from bwot.blocks import BLOCK, fixed_blocks
 from bwot.config import EvaluateConfig
 from bwot.evaluation.inventory import Inventory
 from bwot.evaluation.metrics import (
@@ -133,6 +134,8 @@ class DistanceMatrix:
 
     Euclidean, or cosine (1 - cosine similarity); float64 arithmetic (||a||^2 + ||b||^2 - 2ab, clipped
     at 0), float32 results. Never held whole: all_rotations on SHREC14 would be 102600 x 8987 (3.7 GB).
+    Rows are computed in blocks of exactly `block` query rows (bwot.blocks, the last padded): a row's
+    distances are the same bits whether its query is ranked alone (`bwot query`) or with all the others.
     With `columns` (the column of each embedded target in a list of `width` targets), the targets that
     have no embedding (skipped upstream) get distance +inf: ranked last, in list order (stable sort).
     """
@@ -142,7 +145,7 @@ class DistanceMatrix:
         queries: np.ndarray,
         targets: np.ndarray,
         kind: str = "euclidean",
-        block: int = 1024,
+        block: int = BLOCK,
         *,
         columns: np.ndarray | None = None,
         width: int | None = None,
@@ -169,8 +172,7 @@ class DistanceMatrix:
         if np.ndim(index) == 0:
             return self[[int(index)]][0]
         out = np.empty((len(index), self.shape[1]), dtype=np.float32)
-        for lo in range(0, len(index), self.block):
-            a = self.a[index[lo : lo + self.block]]
+        for lo, n, a in fixed_blocks(self.a[index], self.block):
             if self.kind == "cosine":
                 d = 1.0 - a @ self.b.T
             else:
@@ -178,10 +180,10 @@ class DistanceMatrix:
                     np.maximum((a**2).sum(axis=1)[:, None] + self.bb[None, :] - 2.0 * a @ self.b.T, 0.0)
                 )
             if self.columns is None:
-                out[lo : lo + len(a)] = d
+                out[lo : lo + n] = d[:n]
             else:
-                out[lo : lo + len(a)] = np.inf
-                out[lo : lo + len(a), self.columns] = d
+                out[lo : lo + n] = np.inf
+                out[lo : lo + n, self.columns] = d[:n]
         return out
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:

@@ -4,13 +4,19 @@ Shards are read in order, in chunks of whole items, by a background thread (or D
 decoding and reading overlap the forward passes. Output per DESIGN.md: `features` (n, K, D) float32,
 `ids`, `labels`; shapes also `pooled` (n, D) = max over views; sketches also `splits`; attrs backbone,
 layer, input_size.
+
+The upright copy of a sketch (rotation 0: what a query is) goes through the CNN alone, one image per
+forward pass, exactly as `bwot query` embeds a sketch; the other rotations go in batches. PyTorch takes
+other convolution and matrix kernels for a single image than for a batch (bwot.blocks), so a feature
+computed in a batch could differ in its last bits from the query's, and swap near-tied targets.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +86,9 @@ def extract_features(
         kw = {"chunks": (min(n, chunk), k, dim)} if n else {}
         feats = f.create_dataset("features", shape=(n, k, dim), dtype="float32", **kw)
         pooled = f.create_dataset("pooled", shape=(n, dim), dtype="float32") if not sketches else None
+        embed = embed_sketch_items if sketches else embed_items
         for first, batch in prefetch(loader, depth=3):
-            out = embed_items(model, batch, size, device, amp)
+            out = embed(model, batch, size, device, amp)
             feats[first : first + len(out)] = out.numpy()
             if pooled is not None:
                 pooled[first : first + len(out)] = out.amax(dim=1).numpy()
@@ -111,3 +118,36 @@ def embed_items(
     with autocast(device, amp):
         out = model.embed(to_inputs(images, size, device).flatten(0, 1))
     return out.float().view(b, k, -1).cpu()
+
+
+def embed_upright(
+    model: FeatureNet, images: torch.Tensor, size: int, device: torch.device, amp: bool = False
+) -> torch.Tensor:
+    """Features (n, D) float32 on the CPU of n >= 1 uint8 images (n, H, W), one image per forward pass on
+    one CPU thread: the same kernels and work split for a query embedded alone and for a sketch's upright
+    copy in `extract_features` (one small image gains nothing from more threads on a CPU: they wait)."""
+    with one_thread():
+        alone = [embed_items(model, images[i : i + 1, None], size, device, amp) for i in range(len(images))]
+    return torch.cat(alone)[:, 0]
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """torch's CPU operations on one thread inside the block; the thread count is restored after it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def embed_sketch_items(
+    model: FeatureNet, images: torch.Tensor, size: int, device: torch.device, amp: bool = False
+) -> torch.Tensor:
+    """`embed_items` of sketch items (b, R, H, W): the upright copies (plane 0) by `embed_upright`, the
+    other rotations batched."""
+    upright = embed_upright(model, images[:, 0], size, device, amp)[:, None]
+    if images.shape[1] == 1:
+        return upright
+    return torch.cat([upright, embed_items(model, images[:, 1:], size, device, amp)], dim=1)

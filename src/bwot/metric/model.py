@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bwot.blocks import BLOCK, fixed_blocks
 from bwot.io import CheckpointError, PathLike, load_torch, save_torch
 from bwot.metric.networks import MetricNets
 
@@ -21,14 +22,17 @@ def save_metric_model(path: PathLike, nets: MetricNets, meta: dict[str, Any]) ->
 
 
 class MetricModel:
-    """A trained pair of metric networks, for embedding features of either modality."""
+    """A trained pair of metric networks, for embedding features of either modality.
 
-    def __init__(self, nets: MetricNets, meta: dict[str, Any], device: torch.device, batch_size: int = 1024):
+    Rows go through the networks in blocks of exactly `block` rows (bwot.blocks): a row's embedding is the
+    same, bit for bit, whether it is embedded alone (a query) or with thousands of others (`evaluate`)."""
+
+    def __init__(self, nets: MetricNets, meta: dict[str, Any], device: torch.device, block: int = BLOCK):
         self.nets = nets.to(device).eval()
         self.meta = meta
         self.config = dict(nets.config)
         self.device = device
-        self.batch_size = batch_size
+        self.block = block
 
     def embed_sketches(self, x: np.ndarray) -> np.ndarray:
         """Embed sketch features (n, D) -> (n, out) float32."""
@@ -44,9 +48,9 @@ class MetricModel:
         if x.ndim != 2 or x.shape[1] != dim:
             raise ValueError(f"{what} features must have shape (n, {dim}), got {x.shape}")
         out = np.empty((len(x), self.config["out_dim"]), dtype=np.float32)
-        for start in range(0, len(x), self.batch_size):
-            chunk = torch.from_numpy(np.ascontiguousarray(x[start : start + self.batch_size], np.float32))
-            out[start : start + len(chunk)] = net(chunk.to(self.device)).float().cpu().numpy()
+        for start, n, block in fixed_blocks(np.asarray(x, np.float32), self.block):
+            rows = net(torch.from_numpy(np.ascontiguousarray(block)).to(self.device))
+            out[start : start + n] = rows[:n].float().cpu().numpy()
         return out
 
 

@@ -1,9 +1,10 @@
 """The retrieval gallery: test sketches, each followed by its top-10 models (one rendered view each),
-framed green when the model is of the sketch's class and red otherwise."""
+framed green when the model is of the sketch's class and red otherwise (grey when the sketch's class is
+not known: a drawn query)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import matplotlib
@@ -15,18 +16,22 @@ import numpy as np
 from bwot.io import PathLike, open_h5, read_strings
 from bwot.report.plots import save_figure
 
-GOOD, BAD, QUERY = "#1a9850", "#d73027", "#333333"
+GOOD, BAD, QUERY, UNKNOWN = "#1a9850", "#d73027", "#333333", "#8c8c8c"
 
 
 @dataclass
 class GalleryRow:
-    """One query: its sketch image and class, then the retrieved models' images, classes and correctness."""
+    """One query: its sketch image and class, then the retrieved models' images, classes and correctness.
+
+    `correct` None: the query's class is not known (no frame colour, every class written). `captions`: a
+    text over each model (e.g. its class and distance) instead of the class of the wrong ones."""
 
     sketch: np.ndarray
     query_class: str
     images: list[np.ndarray]
     classes: list[str]
-    correct: list[bool]
+    correct: list[bool] | None
+    captions: list[str] | None = None
 
 
 def pick_queries(ranking: dict[str, np.ndarray], n: int) -> np.ndarray:
@@ -47,8 +52,14 @@ def pick_queries(ranking: dict[str, np.ndarray], n: int) -> np.ndarray:
     return np.array(picked[:n], dtype=int)
 
 
-def read_shard_images(shards: Sequence[PathLike], ids: Sequence[str], index: int) -> dict[str, np.ndarray]:
-    """images[row, index] of the rows whose id is in `ids`, across shards; error naming ids not found."""
+def read_shard_images(
+    shards: Sequence[PathLike],
+    ids: Sequence[str],
+    index: int,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """images[row, index] of the rows whose id is in `ids`, across shards (each passed through `transform`
+    as it is read, when given); error naming ids not found."""
     wanted = set(ids)
     found: dict[str, np.ndarray] = {}
     for shard in shards:
@@ -58,7 +69,8 @@ def read_shard_images(shards: Sequence[PathLike], ids: Sequence[str], index: int
             if rows and index >= f["images"].shape[1]:
                 raise ValueError(f"{shard}: image index {index} but only {f['images'].shape[1]} per item")
             for i in rows:
-                found[shard_ids[i]] = f["images"][i, index]
+                image = f["images"][i, index]
+                found[shard_ids[i]] = image if transform is None else transform(image)
     missing = sorted(wanted - set(found))
     if missing:
         raise ValueError(
@@ -129,18 +141,23 @@ def plot_gallery(rows: Sequence[GalleryRow], path: PathLike, *, title: str = "")
         ax.imshow(row.sketch, cmap="gray", vmin=0, vmax=255)
         _frame(ax, QUERY, 2.0)
         ax.set_title(row.query_class, fontsize=8, fontweight="bold", pad=2)
-        ax.set_ylabel(
-            f"{sum(row.correct)}/{len(row.correct)}", fontsize=8, rotation=0, labelpad=14, va="center"
-        )
+        if row.correct is not None:
+            ax.set_ylabel(
+                f"{sum(row.correct)}/{len(row.correct)}", fontsize=8, rotation=0, labelpad=14, va="center"
+            )
         for j in range(k):
             ax = axes[i, j + 1]
             if j >= len(row.images):
                 ax.axis("off")
                 continue
             ax.imshow(row.images[j], cmap="gray", vmin=0, vmax=255)
-            _frame(ax, GOOD if row.correct[j] else BAD, 3.0)
-            if not row.correct[j]:
-                ax.set_title(row.classes[j], fontsize=6.5, color=BAD, pad=2)
+            colour = UNKNOWN if row.correct is None else GOOD if row.correct[j] else BAD
+            _frame(ax, colour, 3.0)
+            if row.captions is not None:
+                text = QUERY if colour == UNKNOWN else colour
+                ax.set_title(row.captions[j], fontsize=6.5, color=text, pad=2)
+            elif colour != GOOD:
+                ax.set_title(row.classes[j], fontsize=6.5, color=colour, pad=2)
     for j in range(k):
         axes[-1, j + 1].set_xlabel(f"#{j + 1}", fontsize=8)
     axes[-1, 0].set_xlabel("query", fontsize=8)

@@ -15,6 +15,7 @@ chunks after the image data (text, time) are checked by Pillow only when it deco
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import threading
@@ -51,36 +52,49 @@ def load_grayscale(
     with f:
         if os.fstat(f.fileno()).st_size == 0:
             raise SketchError(str(path), "empty file (0 bytes)")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(f) as img:
-                    _check_header(path, img)
-                    fast = _decode_png_fast(img, f) if fast_png else None
-                    if fast is not None:
-                        return fast
-                    if min_side and img.format in ("JPEG", "MPO"):
-                        img.draft("L", _draft_size(img.size, min_side))
-                    img.load()
-                    return to_gray(img)
-        except SketchError:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-            raise SketchError(str(path), f"decompression bomb refused by Pillow ({err})") from err
-        except UnidentifiedImageError as err:
-            f.seek(0)
-            zero = _zero_size_png(f.read(24))
-            reason = zero or "not a readable image (unknown or corrupt header)"
-            raise SketchError(str(path), reason) from err
-        except (OSError, SyntaxError, ValueError, EOFError, zlib.error) as err:
-            raise SketchError(str(path), f"truncated or corrupt image data ({err})") from err
+        return _decode(f, str(path), min_side, fast_png)
 
 
-def _check_header(path: Path, img: Image.Image) -> None:
+def decode_grayscale(data: bytes, name: str = "<upload>", min_side: int | None = None) -> np.ndarray:
+    """The bytes of an image file (an upload, a drawing) as `load_grayscale` reads a file: the same
+    decoders, the same pixels, the same errors (a SketchError naming `name`)."""
+    if not data:
+        raise SketchError(name, "empty file (0 bytes)")
+    return _decode(io.BytesIO(data), name, min_side, True)
+
+
+def _decode(f: BinaryIO, name: str, min_side: int | None, fast_png: bool) -> np.ndarray:
+    """Decode the image file open as `f` (not empty, at its start); `name` names it in errors."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(f) as img:
+                _check_header(name, img)
+                fast = _decode_png_fast(img, f) if fast_png else None
+                if fast is not None:
+                    return fast
+                if min_side and img.format in ("JPEG", "MPO"):
+                    img.draft("L", _draft_size(img.size, min_side))
+                img.load()
+                return to_gray(img)
+    except SketchError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise SketchError(name, f"decompression bomb refused by Pillow ({err})") from err
+    except UnidentifiedImageError as err:
+        f.seek(0)
+        zero = _zero_size_png(f.read(24))
+        reason = zero or "not a readable image (unknown or corrupt header)"
+        raise SketchError(name, reason) from err
+    except (OSError, SyntaxError, ValueError, EOFError, zlib.error) as err:
+        raise SketchError(name, f"truncated or corrupt image data ({err})") from err
+
+
+def _check_header(name: str, img: Image.Image) -> None:
     if img.format not in FORMATS:
-        raise SketchError(str(path), f"unsupported format {img.format} (expected PNG or JPEG)")
+        raise SketchError(name, f"unsupported format {img.format} (expected PNG or JPEG)")
     if img.width <= 0 or img.height <= 0:
-        raise SketchError(str(path), f"zero-size image ({img.width}x{img.height})")
+        raise SketchError(name, f"zero-size image ({img.width}x{img.height})")
 
 
 def _zero_size_png(data: bytes) -> str | None:

@@ -20,11 +20,16 @@ def normalise_gray(gray: np.ndarray, cfg: SketchesConfig) -> np.ndarray:
     return normalise(gray, ink, cfg.size, margin=cfg.margin, thicken=cfg.thicken, min_stroke=cfg.min_stroke)
 
 
-def preprocess_sketch(path: str | os.PathLike[str], cfg: SketchesConfig) -> np.ndarray:
-    """The sketch file at `path` as (rotations, size, size) uint8; SketchError names the file and reason."""
-    gray = load_grayscale(path, min_side=2 * cfg.size)
+def preprocess_gray(gray: np.ndarray, cfg: SketchesConfig, where: str | os.PathLike[str]) -> np.ndarray:
+    """A decoded (H, W) uint8 sketch as (rotations, size, size) uint8; SketchError naming `where` (the
+    file, or what the image came from) when it has no ink."""
     try:
         image = normalise_gray(gray, cfg)
     except NoInkError as err:
-        raise SketchError(str(path), str(err)) from err
+        raise SketchError(str(where), str(err)) from err
     return rotations(image, cfg.rotations, cfg.step_deg)
+
+
+def preprocess_sketch(path: str | os.PathLike[str], cfg: SketchesConfig) -> np.ndarray:
+    """The sketch file at `path` as (rotations, size, size) uint8; SketchError names the file and reason."""
+    return preprocess_gray(load_grayscale(path, min_side=2 * cfg.size), cfg, path)

@@ -1,0 +1,205 @@
+"""Benchmark of `bwot query` at SHREC14 size: milliseconds per sketch on one CPU core, after loading.
+
+A run the size of SHREC14 with its config's networks (config/shrec14.yaml: AlexNet fc7 at 224 px,
+untrained here, the speed does not depend on the weights; metric networks 4096 -> ... -> 100; 8987
+target models in 171 classes), its retrieval index built by `bwot.query.build_index`, and SHREC-like
+1111 px sketch PNGs (bench/sketches). Pinned to one core (sched_setaffinity, one thread for torch,
+OpenBLAS and OpenMP). Per query, side by side:
+
+- `Retriever.search(png, k=10)` end to end, and its steps: decode + preprocess (upright), the CNN (one
+  image), the sketch metric network (a block of 16 rows), distances to the 8987 targets + stable ranking;
+- the same query re-embedding the targets (what it would cost without the index: the 8987 pooled shape
+  features through the shape network, as `evaluate` does once);
+- the price of bit-exactness: the metric network on 1 row instead of a block of 16.
+
+Also: loading (`Retriever(...)`: index, checksums, networks) and building the index.
+
+    .venv/bin/python bench/query/run.py [--queries 30] [--repeat 3] [--core 0]
+Results: bench/out/query.json and a Markdown table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+if any(os.environ.get(k) != v for k, v in THREADS.items()):  # before numpy and torch load their pools
+    os.environ.update(THREADS)
+    os.execv(sys.executable, [sys.executable, *sys.argv])
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from bwot.config import SketchesConfig  # noqa: E402
+from bwot.evaluation.evaluate import DistanceMatrix, embed_targets  # noqa: E402
+from bwot.evaluation.metrics import stable_argsort_rows  # noqa: E402
+from bwot.features import build_backbone  # noqa: E402
+from bwot.features.extract import embed_upright  # noqa: E402
+from bwot.io import h5_writer, save_torch, write_strings  # noqa: E402
+from bwot.metric import MetricNets, load_metric_model, save_metric_model  # noqa: E402
+from bwot.query import Retriever, build_index  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+OUT = REPO / "bench" / "out"
+N_TARGETS, N_CLASSES, SIZE = 8987, 171, 224
+
+
+def sketch_pngs(folder: Path, n: int) -> list[Path]:
+    """SHREC-like 1111 px sketch PNGs, drawn by bench/sketches/run.py."""
+    spec = importlib.util.spec_from_file_location("bench_sketches", REPO / "bench" / "sketches" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    folder.mkdir(parents=True)
+    return module.make_pngs(folder, n)
+
+
+def shrec14_run(root: Path, rng: np.random.Generator) -> tuple[Path, float]:
+    """results/shrec14-bench/ with what the index needs; returns it and the index build time (s)."""
+    run = root / "results" / "shrec14-bench"
+    labels = np.sort(rng.integers(0, N_CLASSES, N_TARGETS))
+    labels[:N_CLASSES] = np.arange(N_CLASSES)  # every class has a target
+    ids = [f"M{i:06d}" for i in range(N_TARGETS)]
+    (run / "manifest").mkdir(parents=True)
+    pd.DataFrame({"id": ids, "class": [f"c{x}" for x in labels], "label": labels, "path": "m.off"}).to_csv(
+        run / "manifest" / "models.csv", index=False
+    )
+    (run / "manifest" / "classes.txt").write_text("".join(f"c{i}\n" for i in range(N_CLASSES)))
+    with h5_writer(run / "views" / "shard-0.h5") as f:  # one 64 px view each (thumbnails only)
+        f["images"] = rng.integers(0, 256, (N_TARGETS, 1, 64, 64), dtype=np.uint8)
+        write_strings(f, "ids", ids)
+        f["labels"] = labels
+    (run / "views" / "shard-0.skipped.csv").write_text("id,path,reason\n")
+    with h5_writer(run / "features" / "shapes.h5") as f:
+        f["pooled"] = np.abs(rng.normal(size=(N_TARGETS, 4096))).astype(np.float32)
+        write_strings(f, "ids", ids)
+        f["labels"] = labels
+    net = build_backbone("alexnet", "fc7", N_CLASSES)
+    ckpt = {"backbone": "alexnet", "layer": "fc7", "input_size": SIZE, "num_classes": N_CLASSES}
+    save_torch(run / "backbone" / "sketches.pt", ckpt | {"state_dict": net.state_dict()})
+    model = run / "metric" / "ot" / "seed-0" / "model.pt"
+    nets = MetricNets(4096, 4096, [2000, 1000, 500], [2000, 2000, 1000, 500], 100)  # the defaults
+    save_metric_model(model, nets, {"loss": "ot"})
+    start = time.perf_counter()
+    build_index(
+        run / "index" / "ot.h5",
+        metric_model=model,
+        backbone=run / "backbone" / "sketches.pt",
+        shapes=run / "features" / "shapes.h5",
+        views=[run / "views" / "shard-0.h5"],
+        models_csv=run / "manifest" / "models.csv",
+        classes_txt=run / "manifest" / "classes.txt",
+        skipped_targets=[run / "views" / "shard-0.skipped.csv"],
+        sketches=SketchesConfig(size=SIZE),
+    )
+    return run, time.perf_counter() - start
+
+
+def per_item_ms(fn: Callable, items: list, repeat: int) -> list[float]:
+    """Each item's best of `repeat` wall times, in ms (the best discounts other processes' bursts)."""
+    best = [float("inf")] * len(items)
+    fn(items[0])  # warm-up: lazily built kernels and caches
+    for _ in range(repeat):
+        for i, item in enumerate(items):
+            start = time.perf_counter()
+            fn(item)
+            best[i] = min(best[i], 1000 * (time.perf_counter() - start))
+    return best
+
+
+def summary(times: list[float]) -> dict[str, float]:
+    return {
+        "median_ms": round(statistics.median(times), 1),
+        "p90_ms": round(float(np.percentile(times, 90)), 1),
+        "max_ms": round(max(times), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=int, default=30, help="sketch PNGs queried")
+    parser.add_argument("--repeat", type=int, default=3, help="times each is queried (the best is kept)")
+    parser.add_argument("--baseline-queries", type=int, default=5, help="queries re-embedding the targets")
+    parser.add_argument("--core", type=int, default=min(os.sched_getaffinity(0)), help="the CPU to pin to")
+    parser.add_argument("--out", type=Path, default=OUT / "query.json")
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {args.core})
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        run, build_s = shrec14_run(Path(tmp), rng)
+        pngs = sketch_pngs(Path(tmp) / "sketches", args.queries)
+        start = time.perf_counter()
+        retriever = Retriever(run, "ot")
+        load_s = time.perf_counter() - start
+
+        images = {p: retriever.prepare(p) for p in pngs}
+        embeddings = {p: retriever.embed(images[p][None]) for p in pngs}
+        with torch.inference_mode():  # a sketch feature (1, 4096), as the CNN gives it
+            feature = retriever.backbone.embed(torch.zeros(1, 1, SIZE, SIZE)).numpy()
+        metric = retriever.metric
+        single_row = load_metric_model(run / "metric" / "ot" / "seed-0" / "model.pt")
+        single_row.block = 1  # the metric network without the fixed block (other bits: for the price only)
+
+        def cnn(p: Path) -> torch.Tensor:
+            return embed_upright(
+                retriever.backbone, torch.from_numpy(images[p][None]), SIZE, retriever.device
+            )
+
+        def rank(p: Path) -> np.ndarray:
+            return stable_argsort_rows(DistanceMatrix(embeddings[p], retriever.index.embeddings)[:])[:, :10]
+
+        shapes = run / "features" / "shapes.h5"
+        steps = {
+            "search(png, k=10), end to end": per_item_ms(
+                lambda p: retriever.search(p, k=10), pngs, args.repeat
+            ),
+            "- decode + preprocess (upright)": per_item_ms(retriever.prepare, pngs, args.repeat),
+            "- CNN, one image (AlexNet fc7, 224 px)": per_item_ms(cnn, pngs, args.repeat),
+            "- metric network (a block of 16 rows)": per_item_ms(
+                lambda p: metric.embed_sketches(feature), pngs, args.repeat
+            ),
+            "- distances to 8987 targets + stable ranking": per_item_ms(rank, pngs, args.repeat),
+            "metric network on 1 row (no block: other bits)": per_item_ms(
+                lambda p: single_row.embed_sketches(feature), pngs, args.repeat
+            ),
+            "re-embedding the 8987 targets (per query, without the index)": per_item_ms(
+                lambda p: embed_targets(metric, shapes), pngs[: args.baseline_queries], 1
+            ),
+        }
+    result = {
+        "targets": N_TARGETS,
+        "classes": N_CLASSES,
+        "sketch_png_px": 1111,
+        "cnn": f"alexnet fc7 at {SIZE} px",
+        "queries": args.queries,
+        "repeat": args.repeat,
+        "core": args.core,
+        "load_s": round(load_s, 2),
+        "build_index_s": round(build_s, 1),
+        "steps": {name: summary(times) for name, times in steps.items()},
+        "load_average": os.getloadavg()[0],
+        "machine": f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
+        f"torch {torch.__version__}",
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print("| per query (one core) | median | p90 | max |\n|---|--:|--:|--:|")
+    for name, s in result["steps"].items():
+        print(f"| {name} | {s['median_ms']} ms | {s['p90_ms']} ms | {s['max_ms']} ms |")
+    print(f"\nloading (Retriever): {result['load_s']} s; building the index: {result['build_index_s']} s")
+    print(f"load average {result['load_average']:.1f}; {result['machine']}")
+
+
+if __name__ == "__main__":
+    main()
