@@ -11,7 +11,8 @@ on CPU with the same seed, ends with bit-identical weights to an uninterrupted r
 
 On a GPU a step never waits for the device: the step's indices are copied from pinned memory without
 blocking, and the loss values stay on the device until the history is synced, once per validation,
-checkpoint, stop or HISTORY_SYNC_MAX steps (the NaN check runs there).
+checkpoint, stop or HISTORY_SYNC_MAX steps (the NaN check runs there). `cuda_graphs` replays the whole
+step (forward, loss, backward, update) as one captured CUDA graph.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import math
 import random
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +50,7 @@ log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ["step", "loss", *(f"part_{b}" for b in BLOCKS), "lr", "val_map", "wall_s"]
 CHECKPOINT = "checkpoint.pt"
 # keys that change neither the training nor its result: a checkpoint written under other values resumes
-NOT_FINGERPRINTED = ("losses", "seeds", "val_every", "checkpoint_every", "keep_checkpoints")
+NOT_FINGERPRINTED = ("losses", "seeds", "val_every", "checkpoint_every", "keep_checkpoints", "cuda_graphs")
 HISTORY_SYNC_MAX = 1000  # steps whose loss values may wait on the device before the history is synced
 
 
@@ -71,7 +73,7 @@ class Run:
     start_step: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     wall: float = 0.0
-    train_step: Callable[[float], tuple[Tensor, Tensor]] | None = None  # made once, by run_steps
+    train_step: Callable[[float], tuple[Tensor, Tensor]] | None = None  # made once (a CUDA graph is captured)
 
 
 def train_metric(
@@ -241,7 +243,10 @@ def make_step(run: Run) -> Callable[[], tuple[Tensor, Tensor]]:
 
 def make_train_step(run: Run) -> Callable[[float], tuple[Tensor, Tensor]]:
     """One training step at learning rate `lr` (sampling, loss, backward, optimiser update): returns the
-    loss and its block parts, detached, on the device."""
+    loss and its block parts, detached, on the device. With `cuda_graphs` on a GPU the step is a replayed
+    CUDA graph (`_graphed_train_step`); elsewhere it runs eagerly."""
+    if run.cfg.cuda_graphs and run.device.type == "cuda":
+        return _graphed_train_step(run)
     step = make_step(run)
 
     def train_step(lr: float) -> tuple[Tensor, Tensor]:
@@ -279,6 +284,75 @@ def _indices(idx: np.ndarray, device: torch.device) -> Tensor:
     if device.type != "cuda":
         return t
     return t.pin_memory().to(device, non_blocking=True)
+
+
+def _graphed_train_step(run: Run) -> Callable[[float], tuple[Tensor, Tensor]]:
+    """The training step captured as one CUDA graph and replayed: per step only the indices (pinned,
+    non-blocking) and the learning rate (a device tensor) change. SGD only, fixed Sinkhorn sweeps.
+
+    Capture needs a few warm-up steps first; they run on a fixed batch and are undone (`_undone`), so
+    training goes on from where it stood.
+    """
+    cfg, opt, device, data = run.cfg, run.optimizer, run.device, run.data
+    if cfg.optimizer != "sgd" or cfg.sinkhorn_tol is not None:
+        raise ValueError("metric.cuda_graphs needs optimizer: sgd and sinkhorn_tol: null")
+    forward = _forward(run)
+    i0, j0 = run.loss.sample(np.random.default_rng(0), data.sketch_labels, data.shape_labels, cfg.batch_size)
+    static_i, static_j = torch.from_numpy(i0).to(device), torch.from_numpy(j0).to(device)
+    lr = torch.tensor(cfg.lr, dtype=torch.float32, device=device)
+    for group in opt.param_groups:
+        group["lr"] = lr
+
+    def step() -> tuple[Tensor, Tensor]:
+        value, parts = forward(static_i, static_j)
+        value.backward()
+        opt.step()
+        return value.detach(), parts
+
+    with _undone(opt):
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                opt.zero_grad(set_to_none=True)
+                step()
+        torch.cuda.current_stream(device).wait_stream(side)
+    opt.zero_grad(set_to_none=True)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_value, static_parts = step()
+
+    def train_step(lr_now: float) -> tuple[Tensor, Tensor]:
+        i, j = run.loss.sample(run.rng, data.sketch_labels, data.shape_labels, cfg.batch_size)
+        static_i.copy_(torch.from_numpy(i).pin_memory(), non_blocking=True)
+        static_j.copy_(torch.from_numpy(j).pin_memory(), non_blocking=True)
+        lr.fill_(lr_now)
+        graph.replay()
+        return static_value.clone(), static_parts.clone()
+
+    return train_step
+
+
+@contextmanager
+def _undone(opt: torch.optim.Optimizer) -> Iterator[None]:
+    """Undo the SGD steps taken inside: the weights and momentum buffers are restored in place (the
+    tensors a graph captures stay the same). Buffers that did not exist before are zeroed: from zero,
+    the next update's momentum is the gradient, as in SGD's first step."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+    weights = [p.detach().clone() for p in params]
+    momentum = [opt.state[p].get("momentum_buffer") for p in params]
+    momentum = [None if m is None else m.clone() for m in momentum]
+    yield
+    with torch.no_grad():
+        for p, w, m in zip(params, weights, momentum, strict=True):
+            p.copy_(w)
+            buffer = opt.state[p].get("momentum_buffer")
+            if buffer is None:
+                continue
+            if m is None:
+                buffer.zero_()
+            else:
+                buffer.copy_(m)
 
 
 def _validator(data: MetricData, device: torch.device) -> Callable[[MetricNets], float]:
