@@ -401,7 +401,7 @@ def bare_forward(net: Any, n_images: int, batch: int, size: int, device: torch.d
 def feature_speed(device: torch.device, sizes: Sizes, tmp: Path) -> dict[str, Any]:
     """extract_features vs bare forward vs a per-image loop, per backbone (SHREC configs' settings)."""
     from bwot.features import extract_features, load_backbone
-    from bwot.features.backbones import autocast, build_backbone
+    from bwot.features.backbones import autocast
 
     bf = load_bench("features")
     shrec = yaml.safe_load((REPO / "config" / "shrec14.yaml").read_text())["features"]
@@ -409,15 +409,7 @@ def feature_speed(device: torch.device, sizes: Sizes, tmp: Path) -> dict[str, An
     n_images = sizes.feature_items * 20
     out: dict[str, Any] = {"images": n_images, "px": sizes.feature_px, "backbones": {}}
     for backbone, layer in (("alexnet", "fc7"), ("resnet18", "avgpool")):
-        torch.manual_seed(0)
-        model = tmp / f"{backbone}.pt"
-        net = build_backbone(backbone, layer, 10)
-        state = {k: v.contiguous() for k, v in net.state_dict().items()}
-        torch.save(
-            {"backbone": backbone, "layer": layer, "input_size": sizes.feature_px, "num_classes": 10,
-             "state_dict": state},
-            model,
-        )  # fmt: skip
+        model = untrained_checkpoint(backbone, layer, sizes.feature_px, tmp / f"{backbone}.pt")
         amp = device.type == "cuda"
         res: dict[str, Any] = {"layer": layer, "amp": amp, "px": sizes.feature_px, "pipeline": {}}
         for workers in sizes.worker_counts:
@@ -433,13 +425,32 @@ def feature_speed(device: torch.device, sizes: Sizes, tmp: Path) -> dict[str, An
             loop = bf.per_image_loop(net, shards[0], sizes.loop_images, sizes.feature_px, device)
         res["per_image_loop"] = round(loop, 1)
         config_workers = f"workers={shrec.get('workers', 0)}" if None in sizes.worker_counts else None
-        pipeline = res["pipeline"].get(config_workers) or max(res["pipeline"].values())
-        res["pipeline_images_per_s"] = pipeline
-        res["vs_bare"] = round(pipeline / res["bare_forward"], 3)
-        res["vs_loop"] = round(pipeline / res["per_image_loop"], 1)
-        res["shrec14_seconds"] = round(SHREC14_IMAGES / pipeline, 1)
-        out["backbones"][backbone] = res
+        out["backbones"][backbone] = with_ratios(res, config_workers)
     return out
+
+
+def untrained_checkpoint(backbone: str, layer: str, px: int, path: Path) -> Path:
+    """A backbone checkpoint as train_backbone writes it (load_backbone reads it), untrained, seeded."""
+    from bwot.features.backbones import build_backbone
+
+    torch.manual_seed(0)
+    net = build_backbone(backbone, layer, 10)
+    state = {k: v.contiguous() for k, v in net.state_dict().items()}
+    blob = {"backbone": backbone, "layer": layer, "input_size": px, "num_classes": 10, "state_dict": state}
+    torch.save(blob, path)
+    return path
+
+
+def with_ratios(res: dict[str, Any], config_workers: str | None) -> dict[str, Any]:
+    """The pipeline's images/s (with the SHREC configs' workers, else the best) against the bare forward
+    and the per-image loop, and SHREC14's extraction time at that rate."""
+    pipeline = res["pipeline"].get(config_workers) or max(res["pipeline"].values())
+    return res | {
+        "pipeline_images_per_s": pipeline,
+        "vs_bare": round(pipeline / res["bare_forward"], 3),
+        "vs_loop": round(pipeline / res["per_image_loop"], 1),
+        "shrec14_seconds": round(SHREC14_IMAGES / pipeline, 1),
+    }
 
 
 # --------------------------------------------------------------------------------------------- render
@@ -515,7 +526,7 @@ def within_render_tolerance(comparison: dict[str, float], exact: bool) -> bool:
 
 def render_speed(sizes: Sizes, tmp: Path) -> dict[str, Any]:
     """bench/render/run.py (bwot's renderer only) at 224 px on the built-in meshes and on the same
-    subdivided twice (~10k faces, as raw SHREC meshes), with 1 and N processes."""
+    subdivided twice (7,400 faces on average: SHREC-like), with 1 and N processes."""
     out_json = tmp / "render.json"
     cmd = [
         sys.executable, str(REPO / "bench" / "render" / "run.py"), "--methods", "bwot",

@@ -152,7 +152,7 @@ def gl_renderer() -> str:
 
 def mesh_sets(names: list[str], folder: Path, n_generated: int) -> tuple[str, dict[str, list[str]]]:
     """The mesh sets asked for (only those are made): `built-in`, `real`, `dense` (real subdivided twice),
-    `built-in-dense` (built-in subdivided twice: ~10k faces, as raw SHREC meshes, without ../shared)."""
+    `built-in-dense` (built-in subdivided twice: ~7k faces, as raw SHREC meshes, without ../shared)."""
     source, generated = generated_meshes(folder, n_generated)
     real = sorted(map(str, REAL.glob("*.off")))
     makers = {
