@@ -1,16 +1,28 @@
 # Stage 4: a CNN fine-tuned per modality, then features of every image.
 # Extraction reads only these keys of `features:`: changing a training key reruns it through the model.
 EXTRACT_KEYS = ["device", "extract_batch_size", "workers", "amp"]
-# a local weights file is an input: a missing one stops the DAG naming it, a new one reruns
-WEIGHTS_FILE = (
-    [] if CFG.features.weights in (None, "auto", "imagenet") else [CFG.features.weights]
-)
+# a local weights file (or a folder's <modality>.pt) is an input: a new one reruns the training
+
+
+def weights_file(wildcards):
+    weights = CFG.features.weights
+    if weights in (None, "auto", "imagenet"):
+        return []
+    if os.path.isdir(weights):
+        return [os.path.join(weights, f"{wildcards.modality}.pt")]
+    return [weights]
 
 
 rule train_backbone:
     input:
         images=backbone_images,
-        weights=WEIGHTS_FILE,
+        # the views whose line drawings join the sketch CNN's training (features.sketch_views)
+        extra=lambda wc: (
+            view_shards()
+            if wc.modality == "sketches" and CFG.features.sketch_views
+            else []
+        ),
+        weights=weights_file,
     output:
         model=f"{RES}/backbone/{{modality}}.pt",
         history=f"{RES}/backbone/{{modality}}.history.csv",

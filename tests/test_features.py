@@ -291,6 +291,74 @@ def test_workflow_names_a_missing_weights_file(workflow_dir):
     assert "features.weights '/nowhere/resnet18.pth': no such file" in proc.stdout + proc.stderr
 
 
+# ---------------------------------------------------------------- views as line drawings
+
+
+def test_line_drawing_of_a_rendered_view_is_framed_like_a_sketch(real_data):
+    from bwot.features.lines import line_drawing, line_drawings
+    from bwot.render import ViewRenderer
+
+    with ViewRenderer(64, up="y") as r:
+        views = r.render_file(real_data / "meshes" / "m431.off")  # a house
+    lines = line_drawing(views[3])
+    assert lines.shape == (64, 64) and lines.dtype == np.uint8
+    ink = lines < 128
+    assert 0.04 < ink.mean() < 0.5  # lines, not a filled silhouette
+    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+    # framed to the lines with a 5% margin, like a sketch: the longer side spans ~90% of the image
+    assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 >= 0.85 * 64
+    assert min(rows[0], cols[0]) >= 1 and max(rows[-1], cols[-1]) <= 62
+    solid = views[3] < 250
+    assert ink.sum() < solid.sum()  # the inside of the silhouette is not inked
+    both = line_drawings(views[:4][None])
+    assert both.shape == (1, 4, 64, 64) and np.array_equal(both[0, 3], lines)
+    blank = np.full((64, 64), 255, np.uint8)
+    assert (line_drawing(blank) == 255).all()
+
+
+def test_sketch_cnn_trains_on_line_views_too_and_shapes_on_lines(tmp_path, views, sketches, caplog):
+    """features.sketch_views: the views' line drawings join the sketch CNN's training set (its label space
+    is the models' classes); features.view_style: lines: the shape CNN trains and extracts on lines."""
+    import logging
+
+    cfg = {**CFG, "sketch_views": 2}
+    with caplog.at_level(logging.INFO):
+        summary = train_backbone(
+            sketches, tmp_path / "s.pt", tmp_path / "s.csv", "sketches", cfg, extra_views=views
+        )
+    assert summary["line_views"] == 14 * 2 and summary["view_style"] is None
+    history = pd.read_csv(tmp_path / "s.csv")
+    plain = train_backbone(sketches, tmp_path / "p.pt", tmp_path / "p.csv", "sketches", CFG)
+    assert plain["line_views"] == 0
+    # the epoch saw the 9 training sketches and 28 line views: more images than without them
+    assert history["images_per_s"].iloc[0] > 0 and summary["train_items"] == plain["train_items"]
+    lines = {**CFG, "view_style": "lines"}
+    shapes = train_backbone(views, tmp_path / "v.pt", tmp_path / "v.csv", "shapes", lines)
+    assert shapes["view_style"] == "lines"
+    _, meta = load_backbone(tmp_path / "v.pt")
+    assert meta["view_style"] == "lines"
+    extract_features(tmp_path / "v.pt", views, tmp_path / "f.h5", "shapes", lines)
+    extract_features(tmp_path / "v.pt", views, tmp_path / "g.h5", "shapes", CFG)  # the style is the model's
+    a, _ = _read(tmp_path / "f.h5")
+    b, _ = _read(tmp_path / "g.h5")
+    np.testing.assert_array_equal(a["features"], b["features"])
+
+
+def test_a_bwot_backbone_checkpoint_initialises_another_run(tmp_path, views):
+    """features.weights: another run's backbone/<modality>.pt (e.g. pretrained on the built-in benchmark):
+    the trunk is copied whole, the classifier (other classes) is new; another backbone is refused."""
+    train_backbone(views, tmp_path / "pre.pt", tmp_path / "pre.csv", "shapes", CFG)
+    pre = torch.load(tmp_path / "pre.pt", weights_only=True)
+    state, source = load_pretrained("resnet18", str(tmp_path / "pre.pt"))
+    assert source == str(tmp_path / "pre.pt")
+    net = build_backbone("resnet18", None, 7, state)
+    for key, value in net.trunk.state_dict().items():
+        torch.testing.assert_close(value, pre["state_dict"][f"trunk.{key}"])
+    assert net.head[-1].out_features == 7
+    with pytest.raises(ValueError, match="does not fit resnet34 at this layer"):
+        build_backbone("resnet34", None, 7, state)
+
+
 # ---------------------------------------------------------------- CPU against CUDA (`pytest -m gpu`)
 
 

@@ -426,7 +426,15 @@ def _weights_problems(features: Any) -> list[str]:
             "nothing is downloaded). Put the file there, or run without them: features.weights: null "
             "(from scratch) or auto (use them when present)"
         ]
-    if not Path(os.path.expanduser(weights)).is_file():
+    path = Path(os.path.expanduser(weights))
+    if path.is_dir():
+        missing = [f"{m}.pt" for m in ("shapes", "sketches") if not (path / f"{m}.pt").is_file()]
+        if missing:
+            return [
+                f"features.weights '{weights}': a folder of backbones, but {', '.join(missing)} is not in it"
+            ]
+        return []
+    if not path.is_file():
         return [f"features.weights '{weights}': no such file (a torchvision state_dict or a bwot backbone)"]
     return []
 

@@ -16,4 +16,5 @@ train_backbone(
     {**snakemake.params.cfg, "device": claim_gpu(snakemake.params.cfg["device"])},
     seed=snakemake.params.seed,
     summary_path=snakemake.output.summary,
+    extra_views=snakemake.input.extra,
 )

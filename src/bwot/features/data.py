@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,11 +126,15 @@ class _Handles:
         return {"paths": self.paths, "_pid": None, "_files": []}
 
 
+Transform = Callable[[np.ndarray], np.ndarray]  # uint8 (..., H, W) -> uint8, same shape
+
+
 class ItemDataset(Dataset):
     """Items `items` of a ShardIndex as (planes (k, H, W) uint8, label).
 
     planes: all K (default), the fixed list `planes`, or `select` planes drawn at random per access
-    (torch's RNG, which DataLoader seeds per worker).
+    (torch's RNG, which DataLoader seeds per worker). `transform` is applied to the planes read (e.g. views
+    drawn as lines, bwot.features.lines).
     """
 
     def __init__(
@@ -140,9 +144,10 @@ class ItemDataset(Dataset):
         *,
         planes: Sequence[int] | None = None,
         select: int | None = None,
+        transform: Transform | None = None,
     ) -> None:
         self.index, self.items = index, np.asarray(items, dtype=np.int64)
-        self.planes, self.select = planes, select
+        self.planes, self.select, self.transform = planes, select, transform
         self.handles = _Handles(index.paths)
 
     def __len__(self) -> int:
@@ -159,6 +164,8 @@ class ItemDataset(Dataset):
             images = self.handles.images(shard)[row, list(self.planes)]
         else:
             images = self.handles.images(shard)[row]
+        if self.transform is not None:
+            images = self.transform(images)
         return images, int(self.index.labels[item])
 
 
@@ -168,8 +175,8 @@ class ChunkDataset(Dataset):
     Runs span shard boundaries, so every forward pass but the last has the same full batch.
     """
 
-    def __init__(self, index: ShardIndex, chunk: int) -> None:
-        self.index, self.chunk = index, chunk
+    def __init__(self, index: ShardIndex, chunk: int, transform: Transform | None = None) -> None:
+        self.index, self.chunk, self.transform = index, chunk, transform
         self.handles = _Handles(index.paths)
 
     def __len__(self) -> int:
@@ -183,7 +190,8 @@ class ChunkDataset(Dataset):
             a, b = max(first, int(starts[shard])), min(stop, int(starts[shard + 1]))
             if a < b:
                 parts.append(self.handles.images(shard)[a - starts[shard] : b - starts[shard]])
-        return first, parts[0] if len(parts) == 1 else np.concatenate(parts)
+        images = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return first, images if self.transform is None else self.transform(images)
 
 
 def prefetch(iterable: Iterable[Any], depth: int = 2) -> Iterator[Any]:

@@ -21,6 +21,7 @@ from bwot.config import FeaturesConfig
 from bwot.device import resolve_device
 from bwot.features.backbones import FeatureNet, autocast, build_backbone, to_inputs
 from bwot.features.data import ChunkDataset, index_shards, prefetch
+from bwot.features.lines import line_drawings
 from bwot.io import CheckpointError, h5_writer, load_torch, set_attrs, write_strings
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,9 @@ def extract_features(
         dim = model.embed(torch.zeros(1, 1, size, size, device=device)).shape[1]
     chunk = max(1, cfg.extract_batch_size // k)
     loader = DataLoader(
-        ChunkDataset(index, chunk),
+        ChunkDataset(
+            index, chunk, line_drawings if not sketches and meta.get("view_style") == "lines" else None
+        ),
         batch_size=None,
         num_workers=cfg.workers,
         pin_memory=device.type == "cuda",

@@ -19,13 +19,14 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader
 
 from bwot.config import FeaturesConfig
 from bwot.device import resolve_device
 from bwot.features.backbones import FeatureNet, autocast, build_backbone, load_pretrained, to_inputs
 from bwot.features.data import ItemDataset, ShardIndex, index_shards
 from bwot.features.layers import resolve_layer
+from bwot.features.lines import line_drawings
 from bwot.io import PathLike, save_torch, write_csv, write_json
 from bwot.optim import make_optimizer
 from bwot.splits import holdout_split
@@ -42,9 +43,12 @@ def train_backbone(
     cfg: FeaturesConfig | Mapping[str, Any],
     seed: int = 0,
     summary_path: PathLike | None = None,
+    extra_views: Sequence[PathLike] = (),
 ) -> dict[str, Any]:
     """Train the `modality` backbone on the shards `images`; write the best checkpoint and the history.
 
+    sketches with `cfg.sketch_views` > 0 also train on that many random views per epoch of every model of
+    the views shards `extra_views`, drawn as lines; shapes with `cfg.view_style: lines` see their views so.
     Returns a summary (backbone, layer, weights used, device, best epoch and its validation accuracy,
     epochs run, seconds), also written as JSON to `summary_path` when given.
     """
@@ -60,12 +64,13 @@ def train_backbone(
         raise ValueError(f"no training items in {', '.join(map(str, index.paths))}")
     tr, va = holdout_split(index.labels[items], cfg.val_fraction, seed)
     train_items, val_items = items[tr], items[va]
-    num_classes = int(index.labels.max()) + 1
-    state, weights = load_pretrained(cfg.backbone, cfg.weights)
+    views = index_shards(extra_views) if modality == "sketches" and cfg.sketch_views else None
+    num_classes = int(max(index.labels.max(), views.labels.max() if views is not None else 0)) + 1
+    state, weights = load_pretrained(cfg.backbone, cfg.weights, modality)
     model = build_backbone(cfg.backbone, layer, num_classes, state)
     model = model.to(device, memory_format=torch.channels_last)
     torch.backends.cudnn.benchmark = device.type == "cuda"
-    train_loader, val_loader = _loaders(index, train_items, val_items, modality, cfg, device, seed)
+    train_loader, val_loader = _loaders(index, train_items, val_items, modality, cfg, device, seed, views)
     optimizer = make_optimizer(
         model.parameters(), cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
     )
@@ -90,6 +95,7 @@ def train_backbone(
         if score > best:
             best, best_epoch = score, epoch
             meta = {"weights": weights, "device": str(device), "epoch": epoch, "val_acc": float(val_acc)}
+            meta["view_style"] = cfg.view_style if modality == "shapes" else "sketch"
             save_torch(model_path, checkpoint(model, layer, cfg, num_classes, index, meta))
         elif epoch - best_epoch >= cfg.patience:
             log.info("early stop: no better validation accuracy for %d epochs", cfg.patience)
@@ -103,6 +109,8 @@ def train_backbone(
         "classes": len(np.unique(index.labels[items])),  # trained on (label space: num_classes)
         "train_items": len(train_items),
         "val_items": len(val_items),
+        "line_views": len(views) * cfg.sketch_views if views is not None else 0,
+        "view_style": cfg.view_style if modality == "shapes" else None,
         "best_epoch": best_epoch,
         "best_score": best,
         "epochs": len(rows),
@@ -141,20 +149,28 @@ def _loaders(
     cfg: FeaturesConfig,
     device: torch.device,
     seed: int,
+    views: ShardIndex | None = None,
 ) -> tuple[DataLoader, DataLoader]:
     """Training and validation loaders; batch sizes in images (shapes: models x views).
 
-    Validation batches are as large as extraction's (`extract_batch_size` images): no gradients.
+    Validation batches are as large as extraction's (`extract_batch_size` images): no gradients. `views`:
+    the views shards whose line drawings join the sketches' training set (cfg.sketch_views per model).
     """
     k = index.item_shape[0]
     if modality == "shapes":
-        views = min(cfg.train_views, k)
-        train = ItemDataset(index, train_items, select=views)
-        val = ItemDataset(index, val_items)
-        train_batch = max(1, cfg.batch_size // views)
+        style = line_drawings if cfg.view_style == "lines" else None
+        n_views = min(cfg.train_views, k)
+        train = ItemDataset(index, train_items, select=n_views, transform=style)
+        val = ItemDataset(index, val_items, transform=style)
+        train_batch = max(1, cfg.batch_size // n_views)
         val_batch = max(1, cfg.extract_batch_size // k)
     else:
         train = ItemDataset(index, np.repeat(train_items, cfg.train_rotations), select=1)
+        if views is not None:
+            lines = ItemDataset(
+                views, np.repeat(np.arange(len(views)), cfg.sketch_views), select=1, transform=line_drawings
+            )
+            train = ConcatDataset([train, lines])
         val = ItemDataset(index, val_items, planes=[0])
         train_batch, val_batch = cfg.batch_size, cfg.extract_batch_size
     workers = cfg.workers

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from bwot.config import format_value
 from bwot.evaluation.bootstrap import Bootstrap, Interval, bootstrap, load_values
 from bwot.evaluation.metrics import METRICS
 from bwot.io import PathLike
@@ -130,7 +131,7 @@ def sweep_table(runs: Sequence[SweepRun], metric: str = "mAP", n_boot: int = N_B
     rows = []
     for run in runs:
         iv = run_bootstrap({run.loss: run.per_query}, n_boot=n_boot).intervals(run.loss)[metric]
-        rows.append({"key": run.key, "value": run.value, "loss": run.loss, "metric": metric}
+        rows.append({"key": run.key, "value": format_value(run.value), "loss": run.loss, "metric": metric}
                     | {"mean": iv.mean, "low": iv.low, "high": iv.high, "seed_std": iv.seed_std})  # fmt: skip
     return pd.DataFrame(rows, columns=["key", "value", "loss", "metric", "mean", "low", "high", "seed_std"])
 
@@ -143,18 +144,23 @@ def plot_sweep(
     rows = table[table["key"] == key]
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for i, (loss, group) in enumerate(rows.groupby("loss", sort=False)):
-        group = group.sort_values("value", key=lambda v: v.astype(float))
-        x = group["value"].astype(float).to_numpy()
+        group = group.sort_values("value", key=_numeric)
+        x = _numeric(group["value"]).to_numpy()
         err = np.vstack([group["mean"] - group["low"], group["high"] - group["mean"]])
         ax.errorbar(
             x, group["mean"], yerr=err, marker="o", ms=4, capsize=3, lw=1.6, color=color(loss, i), label=loss
         )
-    values = rows["value"].astype(float)
+    values = _numeric(rows["value"])
     if len(values) and (values > 0).all() and values.max() > 10 * values.min():
         ax.set_xscale("log")
     if base is not None:
-        ax.axvline(float(base), color="0.6", ls=":", lw=1)
+        ax.axvline(float(base), color="0.6", ls=":", lw=1)  # float(True) == 1.0, as _numeric
     ax.set(xlabel=key, ylabel="mAP (95% interval)", title=title or f"Sweep of {key}")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
     save_figure(fig, path)
+
+
+def _numeric(values: pd.Series) -> pd.Series:
+    """Sweep values (their folder names) as numbers: booleans as 0 and 1."""
+    return values.astype(str).str.lower().replace({"true": "1", "false": "0"}).astype(float)
