@@ -7,7 +7,7 @@ STAMP := $(VENV)/.bwot-installed
 CORES ?= all
 PYTEST_ARGS ?=
 
-.PHONY: run test lint report clean
+.PHONY: run test lint report gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench workflow
 	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/snakemake --lint --cores 1
+
+# The GPU path checked and timed in one run (bench/gpu/run.py): results in bench/out/gpu.json and gpu.txt.
+# Without CUDA it says so and runs its small CPU mode.
+gpu-check: $(STAMP)
+	$(BIN)/python bench/gpu/run.py
 
 report: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml --report report.html

@@ -101,3 +101,14 @@ def sweep_outputs(kind):
 def features(modality):
     """The features file of one modality."""
     return expand(rules.extract_features.output.features, modality=modality)[0]
+
+
+def weights_file(wildcards):
+    """A local weights file (or a folder's <modality>.pt) of features.weights: an input of
+    train_backbone, so that a new one reruns the training."""
+    weights = CFG.features.weights
+    if weights in (None, "auto", "imagenet"):
+        return []
+    if os.path.isdir(weights):
+        return [os.path.join(weights, f"{wildcards.modality}.pt")]
+    return [weights]

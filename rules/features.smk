@@ -1,16 +1,6 @@
 # Stage 4: a CNN fine-tuned per modality, then features of every image.
 # Extraction reads only these keys of `features:`: changing a training key reruns it through the model.
 EXTRACT_KEYS = ["device", "extract_batch_size", "workers", "amp"]
-# a local weights file (or a folder's <modality>.pt) is an input: a new one reruns the training
-
-
-def weights_file(wildcards):
-    weights = CFG.features.weights
-    if weights in (None, "auto", "imagenet"):
-        return []
-    if os.path.isdir(weights):
-        return [os.path.join(weights, f"{wildcards.modality}.pt")]
-    return [weights]
 
 
 rule train_backbone:

@@ -14,6 +14,22 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 WORKFLOW_PARTS = ["Snakefile", "rules", "workflow", "config", "envs"]
+# the devices of device-parametrised tests: "cuda" carries the `gpu` marker (`pytest -m gpu` selects the
+# CUDA cases, as `make gpu-check` does) and is skipped where there is no CUDA device
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the `gpu` tests (the CUDA cases of DEVICES included) without a CUDA device."""
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA device")
+        for item in gpu:
+            item.add_marker(skip)
 
 
 def _real_data_dir() -> Path:

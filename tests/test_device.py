@@ -84,3 +84,42 @@ def test_single_gpu_or_explicit_index_unchanged(monkeypatch, tmp_path):
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "3"
     assert claim_gpu("cuda:1", tmp_path) == "cuda:1"
     assert claim_gpu("cpu", tmp_path) == "cpu"
+
+
+REAL_CLAIM = (
+    "import os, sys, torch\n"
+    "from bwot.device import claim_gpu, resolve_device\n"
+    "spec = claim_gpu('cuda', sys.argv[1])\n"
+    "device = resolve_device(spec)\n"
+    "total = torch.arange(4, device=device, dtype=torch.float64).sum().item()\n"
+    "print(spec, os.environ.get('CUDA_VISIBLE_DEVICES', '-'), torch.cuda.device_count(), total, flush=True)"
+)
+
+
+@pytest.mark.gpu
+def test_claim_gpu_on_a_real_device(tmp_path, monkeypatch):
+    """On the machine's own GPUs (nvidia-smi, no CUDA_VISIBLE_DEVICES): a job that claims a GPU computes on
+    it; with several GPUs it sees only the one it claimed, and a second job gets another one."""
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    gpus = visible_gpus()
+    assert len(gpus) == torch.cuda.device_count() >= 1
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    first = subprocess.Popen(
+        [sys.executable, "-c", REAL_CLAIM + "\nimport time; time.sleep(60)", str(tmp_path)],
+        env=env, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        spec, visible, count, total = first.stdout.readline().split()
+        assert spec == "cuda" and float(total) == 6.0
+        if len(gpus) == 1:
+            assert visible == "-" and count == "1"  # one GPU: nothing to claim, the job uses it as it is
+        else:
+            assert visible in gpus and count == "1"
+            second = subprocess.run(
+                [sys.executable, "-c", REAL_CLAIM, str(tmp_path)], env=env, capture_output=True, text=True
+            )
+            other = second.stdout.split()
+            assert other[0] == "cuda" and other[1] in gpus and other[1] != visible and float(other[3]) == 6.0
+    finally:
+        first.kill()
+        first.wait()

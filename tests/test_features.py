@@ -368,3 +368,55 @@ def test_a_bwot_backbone_checkpoint_initialises_another_run(tmp_path, views):
     assert net.head[-1].out_features == 7
     with pytest.raises(ValueError, match="does not fit resnet34 at this layer"):
         build_backbone("resnet34", None, 7, state)
+
+
+# ---------------------------------------------------------------- CPU against CUDA (`pytest -m gpu`)
+
+
+@pytest.fixture
+def exact_float32():
+    """CUDA float32 without TF32 (cuDNN uses it for convolutions by default), restored afterwards."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("backbone", ["alexnet", "resnet18"])
+@pytest.mark.parametrize(("amp", "tol"), [(False, 1e-4), (True, 3e-2)])
+def test_embed_items_cpu_and_cuda_agree(backbone, amp, tol, exact_float32):
+    """embed_items on CUDA against the CPU, same weights and images: the largest difference is within
+    `tol` of the largest feature (float32: 1e-4; AMP float16, as extraction runs on a GPU: 3e-2)."""
+    torch.manual_seed(0)
+    net = build_backbone(backbone, None, 5).eval()
+    images = torch.from_numpy(drawn_images(np.arange(4) % 3, 3, 64, np.random.default_rng(0)))
+    want = embed_items(net.to(memory_format=torch.channels_last), images, 64, torch.device("cpu"))
+    net = net.cuda().to(memory_format=torch.channels_last)
+    got = embed_items(net, images, 64, torch.device("cuda"), amp)
+    assert got.shape == want.shape and got.shape[:2] == (4, 3)
+    assert got.device.type == "cpu" and got.dtype == torch.float32 and want.abs().max() > 0
+    assert (got - want).abs().max() <= tol * want.abs().max()
+
+
+@pytest.mark.gpu
+def test_extract_features_on_cuda_matches_the_cpu(tmp_path, views, exact_float32):
+    """extract_features on CUDA (batches spanning shards, the copy back overlapped with the next batch)
+    writes the CPU's file: the same ids, labels and layout, features within 1e-4 of the largest, and the
+    pooled features exactly the max over the views it wrote."""
+    torch.manual_seed(0)
+    net = build_backbone("resnet18", None, 3)
+    model = tmp_path / "m.pt"
+    torch.save(
+        {"backbone": "resnet18", "layer": "avgpool", "input_size": 32, "num_classes": 3,
+         "state_dict": net.state_dict()},
+        model,
+    )  # fmt: skip
+    cfg = {**CFG, "extract_batch_size": 12}
+    extract_features(model, views, tmp_path / "cpu.h5", "shapes", cfg)
+    extract_features(model, views, tmp_path / "cuda.h5", "shapes", {**cfg, "device": "cuda", "amp": False})
+    (cpu, _), (gpu, attrs) = _read(tmp_path / "cpu.h5"), _read(tmp_path / "cuda.h5")
+    assert list(gpu["ids"]) == list(cpu["ids"]) and (gpu["labels"] == cpu["labels"]).all()
+    assert gpu["features"].shape == cpu["features"].shape and attrs["backbone"] == "resnet18"
+    assert np.abs(gpu["features"] - cpu["features"]).max() <= 1e-4 * np.abs(cpu["features"]).max()
+    np.testing.assert_array_equal(gpu["pooled"], gpu["features"].max(axis=1))

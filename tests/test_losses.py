@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import DEVICES
 
 import bwot.losses.ot as ot_module
 from bwot.config import MetricConfig
@@ -26,8 +27,6 @@ from bwot.losses import (
     npairs_loss,
     transport_plan,
 )
-
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 # ---------------------------------------------------------------- naive references (float64, loops)
@@ -446,3 +445,52 @@ def test_npair_uses_one_paired_block():
     i, j = crit.sample(rng, sketch_labels, shape_labels, 6)
     assert len(i) == len(j) == 6 and (sketch_labels[i] == shape_labels[j]).all()
     assert sorted(sketch_labels[i][:4]) == [0, 1, 2, 3]  # distinct classes before any repeats
+
+
+# ---------------------------------------------------------------- CPU against CUDA (`pytest -m gpu`)
+
+
+def _four_batches(device, seed=0, b=30, dim=16, classes=8):
+    """Float64 leaf embeddings and labels of four batches on `device` (the same values on every device)."""
+    (s1, s2, p1, p2), (ls1, ls2, lp1, lp2) = _four(b, dim, seed)
+    labels = [x % classes for x in (ls1, ls2, lp1, lp2)]
+    leaves = [x.detach().to(device).requires_grad_() for x in (s1, s2, p1, p2)]
+    return leaves, [x.to(device) for x in labels]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["ot", "contrastive", "lifted", "npair"])
+def test_loss_value_and_gradients_cpu_equal_cuda_in_float64(name):
+    """Every loss in float64: the value and the gradients of the four batches on CUDA equal the CPU's
+    (numpy Sinkhorn on CPU, torch on CUDA) to rtol 1e-9 (only the summation orders differ)."""
+    crit = build_loss(name, MetricConfig())
+    results = []
+    for device in ("cpu", "cuda"):
+        xs, ls = _four_batches(device)
+        value = crit(*xs, *ls)
+        grads = torch.autograd.grad(value, xs, allow_unused=True)
+        results.append((value.detach().cpu(), [None if g is None else g.cpu() for g in grads]))
+    (v_cpu, g_cpu), (v_cuda, g_cuda) = results
+    assert torch.isfinite(v_cpu)
+    torch.testing.assert_close(v_cuda, v_cpu, rtol=1e-9, atol=1e-12)
+    for a, b in zip(g_cuda, g_cpu, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("log_domain", [False, True])
+def test_sinkhorn_scalings_cpu_equal_cuda_in_float64(log_domain):
+    """The four blocks' batched Sinkhorn sweeps: numpy on CPU, torch on CUDA, same scalings (rtol 1e-10)."""
+    from bwot.losses import sinkhorn_scalings
+
+    g = torch.Generator().manual_seed(1)
+    gm = torch.rand(4, 30, 30, generator=g, dtype=torch.float64) * 1.5
+    log_k = -10.0 * torch.exp(-10.0 * gm)
+    opts = OTOptions(log_domain=log_domain)
+    u_cpu, v_cpu = sinkhorn_scalings(log_k, 20, opts)
+    u_cuda, v_cuda = sinkhorn_scalings(log_k.cuda(), 20, opts)
+    assert u_cuda.device.type == "cuda"
+    torch.testing.assert_close(u_cuda.cpu(), u_cpu, rtol=1e-10, atol=0)
+    torch.testing.assert_close(v_cuda.cpu(), v_cpu, rtol=1e-10, atol=0)

@@ -268,3 +268,83 @@ def test_snakemake_resumes_a_killed_train_metric_job(workflow_dir):
     b = torch.load(workflow_dir / target, weights_only=True)["state_dict"]
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+# ---------------------------------------------------------------- CPU against CUDA (`pytest -m gpu`)
+
+
+@pytest.mark.gpu
+def test_metric_networks_forward_cpu_equal_cuda_in_float64():
+    """The original's two networks (4096-d in, 100 out) in float64: CUDA equals CPU to rtol 1e-10."""
+    torch.manual_seed(0)
+    nets = MetricNets(4096, 4096).double()
+    x = torch.randn(60, 4096, dtype=torch.float64).abs()
+    want = (nets.sketch(x), nets.shape(x))
+    nets.cuda()
+    got = (nets.sketch(x.cuda()).cpu(), nets.shape(x.cuda()).cpu())
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b.detach(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("loss", ["ot", "contrastive", "lifted", "npair"])
+def test_training_on_cuda_follows_the_cpu_run(tmp_path, loss):
+    """The same seed on CUDA (float32) draws the same batches from the same initial weights: the first
+    losses agree with the CPU run's to rtol 1e-4; the model says it was trained on cuda."""
+    cpu = pd.read_csv(run(tmp_path, loss, "cpu") / "history.csv")
+    out = run(tmp_path, loss, "cuda", device="cuda")
+    gpu = pd.read_csv(out / "history.csv")
+    assert list(gpu.columns) == HISTORY_COLUMNS and np.isfinite(gpu["loss"]).all()
+    np.testing.assert_allclose(gpu["loss"].iloc[:3], cpu["loss"].iloc[:3], rtol=1e-4)
+    assert gpu["val_map"].notna().sum() == cpu["val_map"].notna().sum()
+    assert load_metric_model(out / "model.pt").meta["device"].startswith("cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("loss", ["ot", "contrastive", "lifted", "npair"])
+def test_cuda_training_steps_never_wait_for_the_device(tmp_path, loss):
+    """No host sync inside a training step (sampling, forward, loss, backward, update): torch's sync debug
+    mode turns any synchronising call into an error."""
+    from bwot.metric.trainer import make_train_step, setup
+
+    shapes, sketches = write_features(tmp_path)
+    cfg = MetricConfig.from_mapping({**SMALL, "device": "cuda"})
+    train_step = make_train_step(setup(shapes, sketches, tmp_path / "ck", cfg, loss, seed=0))
+    for _ in range(2):  # warm-up: lazy initialisation (cuBLAS, pinned memory) may synchronise once
+        train_step(0.01)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        values = [train_step(0.01)[0] for _ in range(10)]
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(torch.stack(values)).all()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("loss", ["ot", "contrastive", "lifted", "npair"])
+def test_cuda_graphs_train_as_eager(tmp_path, loss):
+    """metric.cuda_graphs: the captured step (warm-up undone, the first step's momentum as eager's) trains
+    as the eager one: the same losses (rtol 1e-5) and weights (atol 1e-6); resuming works as well."""
+    eager = run(tmp_path, loss, "eager", device="cuda")
+    graphs = run(tmp_path, loss, "graphs", device="cuda", cuda_graphs=True)
+    ha, hb = pd.read_csv(eager / "history.csv"), pd.read_csv(graphs / "history.csv")
+    np.testing.assert_allclose(hb["loss"], ha["loss"], rtol=1e-5)
+    a = torch.load(eager / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(graphs / "model.pt", weights_only=True)["state_dict"]
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-5, atol=1e-6)
+    part = run(tmp_path, loss, "part", stop_at=8, device="cuda", cuda_graphs=True)
+    run(tmp_path, loss, "part", device="cuda", cuda_graphs=True)
+    hp = pd.read_csv(part / "history.csv")
+    np.testing.assert_allclose(hp["loss"], ha["loss"], rtol=1e-5)
+
+
+def test_cuda_graphs_are_ignored_on_cpu(tmp_path):
+    """The switch is a CUDA one: on a CPU the run is the eager run, bit for bit."""
+    a = run(tmp_path, "ot", "plain")
+    b = run(tmp_path, "ot", "switched", cuda_graphs=True)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(a / "history.csv").drop(columns="wall_s"),
+        pd.read_csv(b / "history.csv").drop(columns="wall_s"),
+    )

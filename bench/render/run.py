@@ -12,8 +12,8 @@ Views per CPU-second (process CPU time of the workers, all their threads) is rep
 shared with other work, wall-clock scaling says little, while a constant views/CPU-s from 1 to N processes
 shows that the processes do not contend (so scaling is linear as long as there are free cores).
 
-    .venv/bin/python bench/render/run.py [--sets built-in real dense] [--sizes 64 224] [--procs 1 2]
-        [--repeats 3] [--passes 2]
+    .venv/bin/python bench/render/run.py [--sets built-in real dense built-in-dense] [--sizes 64 224]
+        [--procs 1 2] [--repeats 3] [--passes 2] [--methods bwot baseline] [--meshes 12]
 """
 
 from __future__ import annotations
@@ -150,22 +150,39 @@ def gl_renderer() -> str:
     return name
 
 
+def mesh_sets(names: list[str], folder: Path, n_generated: int) -> tuple[str, dict[str, list[str]]]:
+    """The mesh sets asked for (only those are made): `built-in`, `real`, `dense` (real subdivided twice),
+    `built-in-dense` (built-in subdivided twice: ~7k faces, as raw SHREC meshes, without ../shared)."""
+    source, generated = generated_meshes(folder, n_generated)
+    real = sorted(map(str, REAL.glob("*.off")))
+    makers = {
+        "built-in": lambda: generated,
+        "real": lambda: real,
+        "dense": lambda: dense_meshes(real, folder),
+        "built-in-dense": lambda: dense_meshes(generated, folder),
+    }
+    return source, {name: makers[name]() for name in names}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 224])
     parser.add_argument("--procs", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--passes", type=int, default=2, help="times each process renders the mesh set")
-    parser.add_argument("--sets", nargs="+", default=["built-in", "real", "dense"])
+    parser.add_argument("--sets", nargs="+", default=["built-in", "real", "dense"],
+                        choices=["built-in", "real", "dense", "built-in-dense"])  # fmt: skip
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--meshes", type=int, default=12, help="generated meshes (built-in sets)")
     parser.add_argument("--out", default="bench/out/render.json")
     args = parser.parse_args()
     os.environ["LP_NUM_THREADS"] = "1"
 
     with tempfile.TemporaryDirectory() as tmp:
-        source, generated = generated_meshes(Path(tmp))
-        real = sorted(map(str, REAL.glob("*.off")))
-        sets = {"built-in": generated, "real": real, "dense": dense_meshes(real, Path(tmp))}
-        sets = {name: sets[name] for name in args.sets}
+        source, sets = mesh_sets(args.sets, Path(tmp), args.meshes)
+        empty = [name for name, paths in sets.items() if not paths]
+        if empty:
+            sys.exit(f"no meshes in set(s) {empty} (real meshes are read from {REAL}; set BWOT_REAL_DATA)")
         mean_faces = {
             name: round(sum(len(load_mesh(p).faces) for p in ps) / len(ps)) for name, ps in sets.items()
         }
@@ -173,15 +190,15 @@ def main() -> None:
         for name, paths in sets.items():
             for size in args.sizes:
                 for procs in args.procs:
-                    best = {m: (0.0, 0.0) for m in METHODS}
+                    best = {m: (0.0, 0.0) for m in args.methods}
                     for _ in range(args.repeats):  # interleaved, so load changes hit both alike
-                        for m in METHODS:
+                        for m in args.methods:
                             wall, cpu = measure(m, paths, size, procs, args.passes)
                             best[m] = (max(best[m][0], wall), max(best[m][1], cpu))
                     for m, (wall, cpu) in best.items():
                         row = {"meshes": name, "size": size, "method": m, "procs": procs}
                         rows.append({**row, "views_per_s": round(wall, 1), "views_per_cpu_s": round(cpu, 1)})
-                    print(rows[-2], rows[-1], flush=True)
+                    print(*rows[-len(args.methods) :], flush=True)
     report = {
         "machine": f"{cpu_model()}, {os.cpu_count()} cores, {gl_renderer()}",
         "generated_from": source,
@@ -197,7 +214,8 @@ def main() -> None:
 
 
 def markdown(report: dict) -> str:
-    """The results as a markdown table: views/s, speed-up over the baseline, scaling with processes."""
+    """The results as a markdown table: views/s, speed-up over the baseline (when it was run), scaling
+    with processes."""
     rows = {(r["meshes"], r["size"], r["method"], r["procs"]): r for r in report["rows"]}
     lines = [
         "| meshes | size | processes | bwot views/s | baseline views/s | speed-up | bwot scaling "
@@ -207,13 +225,17 @@ def markdown(report: dict) -> str:
     for meshes, size, method, procs in rows:
         if method != "bwot":
             continue
-        ours, base = rows[meshes, size, "bwot", procs], rows[meshes, size, "baseline", procs]
+        ours, base = rows[meshes, size, "bwot", procs], rows.get((meshes, size, "baseline", procs))
         one = rows.get((meshes, size, "bwot", 1))
         scaling = f"{ours['views_per_s'] / one['views_per_s']:.2f}x" if one else "-"
+        if base:
+            speedup = f"{ours['views_per_s'] / base['views_per_s']:.1f}x"
+            base_cells = f"{base['views_per_s']:.0f}", f"{base['views_per_cpu_s']:.0f}"
+        else:
+            speedup, base_cells = "-", ("-", "-")
         lines.append(
-            f"| {meshes} | {size} | {procs} | {ours['views_per_s']:.0f} | {base['views_per_s']:.0f} "
-            f"| {ours['views_per_s'] / base['views_per_s']:.1f}x | {scaling} "
-            f"| {ours['views_per_cpu_s']:.0f} | {base['views_per_cpu_s']:.0f} |"
+            f"| {meshes} | {size} | {procs} | {ours['views_per_s']:.0f} | {base_cells[0]} | {speedup} "
+            f"| {scaling} | {ours['views_per_cpu_s']:.0f} | {base_cells[1]} |"
         )
     return "\n".join(lines)
 

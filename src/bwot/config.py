@@ -69,8 +69,8 @@ def schema() -> dict[str, Any]:
 
 def sweepable_keys(metric: Mapping[str, Any]) -> list[str]:
     """The metric keys a sweep may vary: those with one number or boolean value (not device, losses,
-    seeds, widths, the optimiser's name, nor what only sets logging and checkpoints)."""
-    bookkeeping = {"val_every", "checkpoint_every", "keep_checkpoints", "val_fraction"}
+    seeds, widths, the optimiser's name, nor what only sets logging, checkpoints or how a step runs)."""
+    bookkeeping = {"val_every", "checkpoint_every", "keep_checkpoints", "val_fraction", "cuda_graphs"}
     scalar = {"number", "integer", "boolean"}
     kinds = {k: v.get("type") for k, v in metric.items()}
     return [

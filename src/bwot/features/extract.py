@@ -86,12 +86,18 @@ def extract_features(
         kw = {"chunks": (min(n, chunk), k, dim)} if n else {}
         feats = f.create_dataset("features", shape=(n, k, dim), dtype="float32", **kw)
         pooled = f.create_dataset("pooled", shape=(n, dim), dtype="float32") if not sketches else None
-        embed = embed_sketch_items if sketches else embed_items
+        waiting: tuple[int, _Features] | None = None
         for first, batch in prefetch(loader, depth=3):
-            out = embed(model, batch, size, device, amp)
-            feats[first : first + len(out)] = out.numpy()
-            if pooled is not None:
-                pooled[first : first + len(out)] = out.amax(dim=1).numpy()
+            # batch k is written while the device computes batch k + 1 (on a CPU: right after it)
+            if sketches:  # upright copies one image at a time: a query embeds to the same bits
+                out = _Features(embed_sketch_items(model, batch, size, device, amp), None)
+            else:
+                out = _embed_batch(model, batch, size, device, amp, pool=pooled is not None)
+            if waiting is not None:
+                _write(feats, pooled, *waiting)
+            waiting = (first, out)
+        if waiting is not None:
+            _write(feats, pooled, *waiting)
         write_strings(f, "ids", index.ids)
         f.create_dataset("labels", data=index.labels)
         if sketches:
@@ -107,6 +113,51 @@ def extract_features(
     }
     log.info("%s: %s (image %dx%d)", out_path, summary, h, w)
     return summary
+
+
+class _Features:
+    """A batch's features (b, K, D) and max over K (b, D), on their way to the host: on a GPU copied into
+    pinned memory without blocking, `get` waits for that copy only."""
+
+    def __init__(self, features: torch.Tensor, pooled: torch.Tensor | None) -> None:
+        self._event = None
+        if features.device.type == "cuda":
+            features, pooled = (None if t is None else _to_pinned(t) for t in (features, pooled))
+            self._event = torch.cuda.Event()
+            self._event.record()
+        self._features, self._pooled = features, pooled
+
+    def get(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(features, pooled or None) on the CPU."""
+        if self._event is not None:
+            self._event.synchronize()
+        return self._features, self._pooled
+
+
+def _to_pinned(t: torch.Tensor) -> torch.Tensor:
+    host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+    return host.copy_(t, non_blocking=True)
+
+
+@torch.inference_mode()
+def _embed_batch(
+    model: FeatureNet, images: torch.Tensor, size: int, device: torch.device, amp: bool, pool: bool
+) -> _Features:
+    """Features (b, K, D) float32 of uint8 items (b, K, H, W) and, with `pool`, their max over K, both
+    computed on `device` and left on their way to the host (see `_Features`)."""
+    b, k = images.shape[:2]
+    with autocast(device, amp):
+        out = model.embed(to_inputs(images, size, device).flatten(0, 1))
+    out = out.float().view(b, k, -1)
+    return _Features(out, out.amax(dim=1) if pool else None)
+
+
+def _write(feats: Any, pooled: Any, first: int, batch: _Features) -> None:
+    """Store a batch's features (and pooled features) at rows first.. of the HDF5 datasets."""
+    out, pooled_out = batch.get()
+    feats[first : first + len(out)] = out.numpy()
+    if pooled is not None:
+        pooled[first : first + len(out)] = pooled_out.numpy()
 
 
 @torch.inference_mode()

@@ -8,6 +8,11 @@ torch, python) are written atomically to `<checkpoints>/checkpoint.pt`; a restar
 on CPU with the same seed, ends with bit-identical weights to an uninterrupted run.
 
 `train_metric` = `setup` (data, networks, optimiser, loss, resume) + `run_steps` (the loop) + `write_outputs`.
+
+On a GPU a step never waits for the device: the step's indices are copied from pinned memory without
+blocking, and the loss values stay on the device until the history is synced, once per validation,
+checkpoint, stop or HISTORY_SYNC_MAX steps (the NaN check runs there). `cuda_graphs` replays the whole
+step (forward, loss, backward, update) as one captured CUDA graph.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import math
 import random
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +50,8 @@ log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ["step", "loss", *(f"part_{b}" for b in BLOCKS), "lr", "val_map", "wall_s"]
 CHECKPOINT = "checkpoint.pt"
 # keys that change neither the training nor its result: a checkpoint written under other values resumes
-NOT_FINGERPRINTED = ("losses", "seeds", "val_every", "checkpoint_every", "keep_checkpoints")
+NOT_FINGERPRINTED = ("losses", "seeds", "val_every", "checkpoint_every", "keep_checkpoints", "cuda_graphs")
+HISTORY_SYNC_MAX = 1000  # steps whose loss values may wait on the device before the history is synced
 
 
 @dataclass
@@ -66,6 +73,7 @@ class Run:
     start_step: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     wall: float = 0.0
+    train_step: Callable[[float], tuple[Tensor, Tensor]] | None = None  # made once (a CUDA graph is captured)
 
 
 def train_metric(
@@ -127,35 +135,72 @@ def setup(
 
 
 def run_steps(run: Run, stop_at: int | None = None) -> bool:
-    """Train from the run's current step to the end; False when stopped early by `stop_at`."""
-    cfg, nets = run.cfg, run.nets
-    step_fn = make_step(run)
+    """Train from the run's current step to the end; False when stopped early by `stop_at` (the run can
+    then be continued by another call)."""
+    cfg = run.cfg
+    if run.train_step is None:
+        run.train_step = make_train_step(run)
     validate = _validator(run.data, run.device)
+    pending = _PendingHistory(run.loss_name)
     t0 = time.perf_counter() - run.wall
-    nets.train()
+    run.nets.train()
     for step in range(run.start_step + 1, run.steps + 1):
         lr = cfg.lr * cfg.decay_rate ** ((step - 1) / cfg.decay_steps)
-        for group in run.optimizer.param_groups:
-            group["lr"] = lr
-        value, parts = step_fn()
-        run.optimizer.zero_grad(set_to_none=True)
-        value.backward()
-        run.optimizer.step()
-        row = _row(step, value, parts, lr)
-        if step % cfg.val_every == 0 or step == run.steps:
-            row["val_map"] = validate(nets)
+        value, parts = run.train_step(lr)
+        pending.add(step, value, parts, lr, round(time.perf_counter() - t0, 3))
+        validating = step % cfg.val_every == 0 or step == run.steps
+        checkpointing = step % cfg.checkpoint_every == 0 and step < run.steps
+        stopping = stop_at is not None and step >= stop_at
+        if not (validating or checkpointing or stopping or len(pending) >= HISTORY_SYNC_MAX):
+            continue
+        rows = pending.flush()  # the one wait for the device: loss values (NaN check) to the history
+        if validating:
+            rows[-1]["val_map"] = validate(run.nets)
+            rows[-1]["wall_s"] = round(time.perf_counter() - t0, 3)
+            row = rows[-1]
             log.info("step %d loss %.5f val mAP %.4f lr %.3g", step, row["loss"], row["val_map"], lr)
-        row["wall_s"] = round(time.perf_counter() - t0, 3)
-        run.history.append(row)
-        if not math.isfinite(row["loss"]):
-            raise FloatingPointError(f"loss {run.loss_name} became {row['loss']} at step {step}")
-        if step % cfg.checkpoint_every == 0 and step < run.steps:
-            run.wall = row["wall_s"]
+        run.history.extend(rows)
+        run.start_step, run.wall = step, rows[-1]["wall_s"]
+        if checkpointing:
             _save_checkpoint(run, step)
-        if stop_at is not None and step >= stop_at:
+        if stopping:
             log.info("stopping after step %d as asked (stop_at)", step)
             return False
     return True
+
+
+class _PendingHistory:
+    """History rows whose loss values are still on the device: `flush` copies them to the host at once,
+    makes the rows and raises FloatingPointError at the first loss that is not finite."""
+
+    def __init__(self, loss_name: str) -> None:
+        self.loss_name = loss_name
+        self.rows: list[tuple[int, float, float]] = []  # step, lr, wall_s
+        self.values: list[Tensor] = []
+        self.parts: list[Tensor] = []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, step: int, value: Tensor, parts: Tensor, lr: float, wall: float) -> None:
+        """One step's loss (a scalar tensor) and block parts (4,), left where they are."""
+        self.rows.append((step, lr, wall))
+        self.values.append(value)
+        self.parts.append(parts)
+
+    def flush(self) -> list[dict[str, Any]]:
+        """The pending rows (step, loss, parts, lr, val_map None, wall_s); empties the queue."""
+        if not self.rows:
+            return []
+        values = torch.stack(self.values).cpu().tolist()
+        parts = torch.stack(self.parts).cpu().tolist()
+        out = []
+        for (step, lr, wall), value, p in zip(self.rows, values, parts, strict=True):
+            if not math.isfinite(value):
+                raise FloatingPointError(f"loss {self.loss_name} became {value} at step {step}")
+            out.append(_row(step, value, p, lr, wall))
+        self.rows, self.values, self.parts = [], [], []
+        return out
 
 
 def write_outputs(run: Run, model_out: PathLike, history_out: PathLike, checkpoints: PathLike) -> None:
@@ -183,32 +228,145 @@ def total_steps(cfg: Any, n_samples: int) -> int:
 
 
 def make_step(run: Run) -> Callable[[], tuple[Tensor, Tensor]]:
-    """One step's sampling and loss: returns (loss, its four block parts (4,), NaN where not applicable).
-    Both batches of a modality go through their network in one pass."""
+    """One step's sampling and loss: returns (loss, its four block parts (4,) detached, NaN where not
+    applicable), both on the run's device. Both batches of a modality go through their network in one
+    pass."""
+    forward = _forward(run)
     data, device, b = run.data, run.device, run.cfg.batch_size
-    sk, sk_lab = torch.from_numpy(data.sketches).to(device), torch.from_numpy(data.sketch_labels).to(device)
-    sh, sh_lab = torch.from_numpy(data.shapes).to(device), torch.from_numpy(data.shape_labels).to(device)
 
     def step() -> tuple[Tensor, Tensor]:
         i, j = run.loss.sample(run.rng, data.sketch_labels, data.shape_labels, b)
-        es, ep = run.nets.sketch(sk[i]), run.nets.shape(sh[j])
-        ls, lp = sk_lab[i], sh_lab[j]
-        batches = FourBatches(es[:b], es[b:], ep[:b], ep[b:], ls[:b], ls[b:], lp[:b], lp[b:])
-        parts = run.loss.block_losses(batches)
-        return run.loss.total(parts), parts.detach().cpu()
+        return forward(_indices(i, device), _indices(j, device))
 
     return step
 
 
+def make_train_step(run: Run) -> Callable[[float], tuple[Tensor, Tensor]]:
+    """One training step at learning rate `lr` (sampling, loss, backward, optimiser update): returns the
+    loss and its block parts, detached, on the device. With `cuda_graphs` on a GPU the step is a replayed
+    CUDA graph (`_graphed_train_step`); elsewhere it runs eagerly."""
+    if run.cfg.cuda_graphs and run.device.type == "cuda":
+        return _graphed_train_step(run)
+    step = make_step(run)
+
+    def train_step(lr: float) -> tuple[Tensor, Tensor]:
+        for group in run.optimizer.param_groups:
+            group["lr"] = lr
+        value, parts = step()
+        run.optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        run.optimizer.step()
+        return value.detach(), parts
+
+    return train_step
+
+
+def _forward(run: Run) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """(sketch indices, shape indices) on the device -> (loss, block parts detached); the features and
+    labels are moved to the device once."""
+    data, device, b = run.data, run.device, run.cfg.batch_size
+    sk, sk_lab = torch.from_numpy(data.sketches).to(device), torch.from_numpy(data.sketch_labels).to(device)
+    sh, sh_lab = torch.from_numpy(data.shapes).to(device), torch.from_numpy(data.shape_labels).to(device)
+
+    def forward(i: Tensor, j: Tensor) -> tuple[Tensor, Tensor]:
+        es, ep = run.nets.sketch(sk[i]), run.nets.shape(sh[j])
+        ls, lp = sk_lab[i], sh_lab[j]
+        batches = FourBatches(es[:b], es[b:], ep[:b], ep[b:], ls[:b], ls[b:], lp[:b], lp[b:])
+        parts = run.loss.block_losses(batches)
+        return run.loss.total(parts), parts.detach()
+
+    return forward
+
+
+def _indices(idx: np.ndarray, device: torch.device) -> Tensor:
+    """Sampled indices as a tensor on `device`; to a GPU from pinned memory, without waiting for it."""
+    t = torch.from_numpy(idx)
+    if device.type != "cuda":
+        return t
+    return t.pin_memory().to(device, non_blocking=True)
+
+
+def _graphed_train_step(run: Run) -> Callable[[float], tuple[Tensor, Tensor]]:
+    """The training step captured as one CUDA graph and replayed: per step only the indices (pinned,
+    non-blocking) and the learning rate (a device tensor) change. SGD only, fixed Sinkhorn sweeps.
+
+    Capture needs a few warm-up steps first; they run on a fixed batch and are undone (`_undone`), so
+    training goes on from where it stood.
+    """
+    cfg, opt, device, data = run.cfg, run.optimizer, run.device, run.data
+    if cfg.optimizer != "sgd" or cfg.sinkhorn_tol is not None:
+        raise ValueError("metric.cuda_graphs needs optimizer: sgd and sinkhorn_tol: null")
+    forward = _forward(run)
+    i0, j0 = run.loss.sample(np.random.default_rng(0), data.sketch_labels, data.shape_labels, cfg.batch_size)
+    static_i, static_j = torch.from_numpy(i0).to(device), torch.from_numpy(j0).to(device)
+    lr = torch.tensor(cfg.lr, dtype=torch.float32, device=device)
+    for group in opt.param_groups:
+        group["lr"] = lr
+
+    def step() -> tuple[Tensor, Tensor]:
+        value, parts = forward(static_i, static_j)
+        value.backward()
+        opt.step()
+        return value.detach(), parts
+
+    with _undone(opt):
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                opt.zero_grad(set_to_none=True)
+                step()
+        torch.cuda.current_stream(device).wait_stream(side)
+    opt.zero_grad(set_to_none=True)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_value, static_parts = step()
+
+    def train_step(lr_now: float) -> tuple[Tensor, Tensor]:
+        i, j = run.loss.sample(run.rng, data.sketch_labels, data.shape_labels, cfg.batch_size)
+        static_i.copy_(torch.from_numpy(i).pin_memory(), non_blocking=True)
+        static_j.copy_(torch.from_numpy(j).pin_memory(), non_blocking=True)
+        lr.fill_(lr_now)
+        graph.replay()
+        return static_value.clone(), static_parts.clone()
+
+    return train_step
+
+
+@contextmanager
+def _undone(opt: torch.optim.Optimizer) -> Iterator[None]:
+    """Undo the SGD steps taken inside: the weights and momentum buffers are restored in place (the
+    tensors a graph captures stay the same). Buffers that did not exist before are zeroed: from zero,
+    the next update's momentum is the gradient, as in SGD's first step."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+    weights = [p.detach().clone() for p in params]
+    momentum = [opt.state[p].get("momentum_buffer") for p in params]
+    momentum = [None if m is None else m.clone() for m in momentum]
+    yield
+    with torch.no_grad():
+        for p, w, m in zip(params, weights, momentum, strict=True):
+            p.copy_(w)
+            buffer = opt.state[p].get("momentum_buffer")
+            if buffer is None:
+                continue
+            if m is None:
+                buffer.zero_()
+            else:
+                buffer.copy_(m)
+
+
 def _validator(data: MetricData, device: torch.device) -> Callable[[MetricNets], float]:
-    """mAP of the held-out sketches (rotation 0) against all shapes, Euclidean distance."""
+    """mAP of the held-out sketches (rotation 0) against all shapes, Euclidean distance. The features go
+    to the device at the first validation (not before the steps: a copy there would wait for the GPU)."""
     if len(data.val_sketches) == 0:
         return lambda nets: float("nan")
-    vs = torch.from_numpy(data.val_sketches).to(device)
-    sh = torch.from_numpy(data.shapes).to(device)
+    on_device: list[Tensor] = []
 
     @torch.no_grad()
     def validate(nets: MetricNets) -> float:
+        if not on_device:
+            on_device.extend(torch.from_numpy(x).to(device) for x in (data.val_sketches, data.shapes))
+        vs, sh = on_device
         nets.eval()
         q, t = nets.sketch(vs).double(), nets.shape(sh).double()
         nets.train()
@@ -218,11 +376,10 @@ def _validator(data: MetricData, device: torch.device) -> Callable[[MetricNets],
     return validate
 
 
-def _row(step: int, value: Tensor, parts: Tensor, lr: float) -> dict[str, Any]:
-    p = [float(x) for x in parts.tolist()]
-    row = {"step": step, "loss": float(value.detach())}
-    row.update({f"part_{k}": (None if math.isnan(x) else x) for k, x in zip(BLOCKS, p, strict=True)})
-    row.update({"lr": lr, "val_map": None})
+def _row(step: int, value: float, parts: list[float], lr: float, wall: float) -> dict[str, Any]:
+    row = {"step": step, "loss": value}
+    row.update({f"part_{k}": (None if math.isnan(x) else x) for k, x in zip(BLOCKS, parts, strict=True)})
+    row.update({"lr": lr, "val_map": None, "wall_s": wall})
     return row
 
 
