@@ -564,8 +564,9 @@ def workflow(device: torch.device, tmp: Path) -> dict[str, Any]:
     (work / "gpu.yaml").write_text(
         yaml.safe_dump({"name": "gpu-check", "features": {"device": dev}, "metric": {"device": dev}})
     )
-    snakemake = Path(sys.executable).with_name("snakemake")
-    cmd = [str(snakemake), "--cores", str(os.cpu_count() or 1), "--configfile", "config/test-tiny.yaml"]
+    # `python -m snakemake`: also where snakemake was installed with pip --target (bench/gpu/device.sh)
+    cmd = [sys.executable, "-m", "snakemake", "--cores", str(os.cpu_count() or 1)]
+    cmd += ["--configfile", "config/test-tiny.yaml"]
     cmd += ["gpu.yaml", "--directory", str(work), "--snakefile", str(work / "Snakefile")]
     dry = device.type != "cuda"
     if dry:
