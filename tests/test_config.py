@@ -112,7 +112,10 @@ def test_config_files_validate_and_hold_only_departures(name):
 def test_importing_the_config_does_not_import_torch():
     """The Snakefile imports bwot.config at parse time: it must stay light."""
     code = (
-        "import sys, bwot.config, bwot.losses.registry, bwot.features.layers; print('torch' in sys.modules)"
+        "import sys, bwot.config as c, bwot.losses.registry, bwot.features.layers\n"
+        "cfg = {'dataset': 'builtin', 'features': {'weights': 'imagenet', 'backbone': 'alexnet'}}\n"
+        "c.preflight(c.Config.from_mapping(cfg))\n"
+        "print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -199,6 +202,22 @@ def test_torch_hub_dir_is_torchs(tmp_path, monkeypatch):
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         assert torch_hub_dir() == Path(torch.hub.get_dir()), env
+
+
+def test_weight_file_names_are_torchvisions():
+    import torchvision
+
+    for backbone in LAYERS:
+        url = torchvision.models.get_model_weights(backbone).DEFAULT.url
+        assert cached_weights_path(backbone).name == url.rsplit("/", 1)[-1], backbone
+
+
+def test_integers_written_as_floats_are_refused():
+    with pytest.raises(ConfigError, match=r"'features.epochs': 30.0 is not of type 'integer'"):
+        validate({"dataset": "builtin", "features": {"epochs": 30.0}})
+    with pytest.raises(ConfigError, match=r"'metric.steps': 4.0 is not of type 'integer'"):
+        MetricConfig.from_mapping({"steps": 4.0})
+    assert validate({"dataset": "builtin", "metric": {"lr": 1}})["metric"]["lr"] == 1  # a number may be 1
 
 
 def test_layers_and_their_defaults():

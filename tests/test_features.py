@@ -325,6 +325,8 @@ def test_line_drawing_of_a_rendered_view_is_framed_like_a_sketch(real_data):
     assert both.shape == (1, 4, 64, 64) and np.array_equal(both[0, 3], lines)
     blank = np.full((64, 64), 255, np.uint8)
     assert (line_drawing(blank) == 255).all()
+    assert line_drawings(views[:4][None], size=40).shape == (1, 4, 40, 40)  # at another sketch size
+    assert line_drawing(blank, size=40).shape == (40, 40)
 
 
 def test_sketch_cnn_trains_on_line_views_too_and_shapes_on_lines(tmp_path, views, sketches, caplog):
@@ -341,6 +343,10 @@ def test_sketch_cnn_trains_on_line_views_too_and_shapes_on_lines(tmp_path, views
     history = pd.read_csv(tmp_path / "s.csv")
     plain = train_backbone(sketches, tmp_path / "p.pt", tmp_path / "p.csv", "sketches", CFG)
     assert plain["line_views"] == 0
+    # views rendered larger than the sketches: their line drawings are drawn at the sketches' size
+    big = [write_shard(tmp_path / "big" / "shard-0.h5", np.arange(6) % 3, 4, 48, np.random.default_rng(2))]
+    mixed = train_backbone(sketches, tmp_path / "m.pt", tmp_path / "m.csv", "sketches", cfg, extra_views=big)
+    assert mixed["line_views"] == 6 * 2
     # the epoch saw the 9 training sketches and 28 line views: more images than without them
     assert history["images_per_s"].iloc[0] > 0 and summary["train_items"] == plain["train_items"]
     lines = {**CFG, "view_style": "lines"}

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the filled-in config as YAML; exit 1 naming every problem."""
     merged: dict = {"dataset": "builtin"} if not args.files else {}
     for path in args.files:
-        for key, value in (yaml.safe_load(path.read_text()) or {}).items():
+        for key, value in _read(path).items():
             if isinstance(value, dict):
                 merged.setdefault(key, {}).update(value)
             else:
@@ -37,3 +37,17 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(problems)
     print(yaml.safe_dump(cfg.as_dict(), sort_keys=False), end="")
     return 0
+
+
+def _read(path: Path) -> dict:
+    """A config file's mapping; ConfigError naming the file when it is not YAML or not a mapping."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        reason = " ".join(str(err).split())
+        raise ConfigError([f"{path}: not a readable YAML file ({reason})"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: a config file holds a mapping of keys, not a {type(data).__name__}"])
+    return data

@@ -91,13 +91,22 @@ def defaults(section: str | None = None) -> dict[str, Any]:
     return out | {s: defaults(s) for s in SECTIONS}
 
 
+# JSON Schema counts 30.0 as an integer; a count or a size written as a float is a mistake here.
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    ),
+)
+
+
 def validate(config: Mapping[str, Any], sources: Iterable[str] = ()) -> dict[str, Any]:
     """A copy of `config` with every default filled in; ConfigError naming each bad key otherwise.
 
     `sources` (config file paths) are searched to say where an offending key was written.
     """
     spec = schema()
-    errors = sorted(jsonschema.Draft202012Validator(spec).iter_errors(dict(config)), key=lambda e: e.path)
+    errors = sorted(_Validator(spec).iter_errors(dict(config)), key=lambda e: e.path)
     if errors:
         raise ConfigError([_describe(e, spec, list(sources)) for e in errors])
     filled = {k: copy.deepcopy(v) for k, v in config.items()}
@@ -208,7 +217,7 @@ def _section_type(section: str) -> type:
 def _check_section(self: Any) -> None:
     """Values are checked against the section's schema however the object was made."""
     spec = schema()["properties"][self.section]
-    errors = list(jsonschema.Draft202012Validator(spec).iter_errors(dataclasses.asdict(self)))
+    errors = list(_Validator(spec).iter_errors(dataclasses.asdict(self)))
     if errors:
         raise ConfigError([f"'{self.section}.{'.'.join(map(str, e.path))}': {e.message}" for e in errors])
 

@@ -14,6 +14,15 @@ LAYERS: dict[str, tuple[str, ...]] = {
     **{name: ("layer2", "layer3", "avgpool") for name in ("resnet18", "resnet34", "resnet50")},
 }
 SPATIAL = frozenset({"layer2", "layer3"})
+# the file names of torchvision's default ImageNet weights (`get_model_weights(b).DEFAULT.url`; a test
+# keeps them equal), so that the config check finds the cached file without importing torchvision
+WEIGHT_FILES = {
+    "alexnet": "alexnet-owt-7be5be79.pth",
+    "resnet18": "resnet18-f37072fd.pth",
+    "resnet34": "resnet34-b627a593.pth",
+    "resnet50": "resnet50-11ad3fa6.pth",
+    "vgg11_bn": "vgg11_bn-6002323d.pth",
+}
 
 
 def resolve_layer(backbone: str, layer: str | None) -> str:
@@ -40,7 +49,4 @@ def torch_hub_dir() -> Path:
 
 def cached_weights_path(backbone: str) -> Path:
     """Where torchvision's cache keeps the default ImageNet weights of `backbone` (never downloaded)."""
-    import torchvision
-
-    url = torchvision.models.get_model_weights(backbone).DEFAULT.url
-    return torch_hub_dir() / "checkpoints" / url.rsplit("/", 1)[-1]
+    return torch_hub_dir() / "checkpoints" / WEIGHT_FILES[backbone]

@@ -9,6 +9,7 @@ training data only (bwot.splits.holdout_split): models for shapes, training sket
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -167,9 +168,9 @@ def _loaders(
     else:
         train = ItemDataset(index, np.repeat(train_items, cfg.train_rotations), select=1)
         if views is not None:
-            lines = ItemDataset(
-                views, np.repeat(np.arange(len(views)), cfg.sketch_views), select=1, transform=line_drawings
-            )
+            drawn = functools.partial(line_drawings, size=index.item_shape[-1])  # at the sketches' size
+            picks = np.repeat(np.arange(len(views)), cfg.sketch_views)
+            lines = ItemDataset(views, picks, select=1, transform=drawn)
             train = ConcatDataset([train, lines])
         val = ItemDataset(index, val_items, planes=[0])
         train_batch, val_batch = cfg.batch_size, cfg.extract_batch_size

@@ -37,9 +37,9 @@ def levels_lut(ink: Ink, reduction: int, block_minimum: int = 1) -> list[int]:
     return (255 - np.clip(np.rint(darkness), 0, 255)).astype(np.uint8).tolist()
 
 
-def square_side(ink: Ink, margin: float) -> int:
-    """Side (full-resolution pixels) of the white square around the ink box with its margin."""
-    top, left, bottom, right = ink.box
+def square_side(box: tuple[int, int, int, int], margin: float) -> int:
+    """Side (pixels) of the white square around an ink box (top, left, bottom, right) with its margin."""
+    top, left, bottom, right = box
     return max(1, math.ceil(max(bottom - top, right - left) * (1.0 + 2.0 * margin)))
 
 
@@ -67,7 +67,7 @@ def normalise(
     crop = gray[top:bottom, left:right]
     if len(ink.specks):
         crop = _whiten_specks(crop, ink)
-    side = square_side(ink, margin)
+    side = square_side(ink.box, margin)
     target = thickening(ink, side, size, thicken, min_stroke)
     f = max(1, side // max(size, min(2 * size, WORK_SIDE)))
     if target > 0:
