@@ -2,6 +2,7 @@
 # rules refer to them (rules.<rule>.output.<name>); the folders and shard counts are spelt here.
 import shutil
 
+from bwot.config import job_params
 from bwot.losses.registry import LOSSES as LOSS_NAMES
 
 NAME = CFG.run_name
@@ -15,7 +16,6 @@ SWEEP = (
 )
 SWEEP_POINTS = CFG.sweep_points()
 MODALITIES = ["shapes", "sketches"]
-SPLITS = ["train", "test"]
 RENDER_SHARDS = range(CFG.render.shards)
 SKETCH_SHARDS = range(CFG.sketches.shards)
 
@@ -63,23 +63,16 @@ def feature_images(wildcards):
     return sketch_shards("train") + sketch_shards("test")
 
 
-def job_metric(section):
-    """A metric section as one train_metric job's params: without `losses` and `seeds`, which say which
-    jobs exist, not what one of them computes."""
-    return {k: v for k, v in section.items() if k not in ("losses", "seeds")}
+def metric_params(wildcards):
+    """What one train_metric job computes with (bwot.config.job_params): the keys its loss reads."""
+    return job_params("metric", config["metric"], loss=wildcards.loss)
 
 
 def sweep_metric(wildcards):
-    """The metric section of a sweep point (its one key changed), as the rule's params."""
+    """The metric params of a sweep point's job (its one key changed)."""
     point = CFG.sweep_point(wildcards.key, wildcards.value)
-    return job_metric(CFG.sweep_metric(point.key, point.value).as_dict())
-
-
-def per_seed(pattern, **wildcards):
-    """`pattern` of every loss and seed of the run: {loss: [path per seed]}."""
-    return {
-        loss: expand(pattern, loss=loss, seed=SEEDS, **wildcards) for loss in LOSSES
-    }
+    values = CFG.sweep_metric(point.key, point.value).as_dict()
+    return job_params("metric", values, loss=wildcards.loss)
 
 
 def sweep_outputs(kind):

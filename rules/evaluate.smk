@@ -35,7 +35,7 @@ rule evaluate:
         mem_mb=4000,
         runtime="30m",
     params:
-        cfg=config["evaluate"],
+        cfg=job_params("evaluate", config["evaluate"]),
         ranklists=lambda wc, output: os.path.join(
             os.path.dirname(output.metrics), "ranklists"
         ),

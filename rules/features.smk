@@ -23,13 +23,14 @@ rule train_backbone:
         f"{BENCH}/train_backbone/{{modality}}.tsv"
     conda:
         "../envs/bwot.yaml"
-    threads: workflow.cores
+    threads: lambda wildcards: workflow.cores  # read at job time: --unlock needs no --cores
     resources:
         mem_mb=8000,
         runtime="240m",
         gpu=int(uses_gpu(CFG.features.device)),
     params:
-        cfg=config["features"],
+        # the keys this modality's CNN reads (bwot.config.job_params); the rest from the config
+        cfg=lambda wc: job_params("features", config["features"], modality=wc.modality),
         seed=CFG.seed,
     script:
         "../workflow/scripts/train_backbone.py"
@@ -47,7 +48,7 @@ rule extract_features:
         f"{BENCH}/extract_features/{{modality}}.tsv"
     conda:
         "../envs/bwot.yaml"
-    threads: workflow.cores
+    threads: lambda wildcards: workflow.cores  # read at job time: --unlock needs no --cores
     resources:
         mem_mb=8000,
         runtime="120m",

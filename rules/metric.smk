@@ -21,8 +21,9 @@ rule train_metric:
         runtime="240m",
         gpu=int(uses_gpu(CFG.metric.device)),
     params:
-        # what one job trains with: not the list of losses or seeds (adding one reruns nothing else)
-        cfg=job_metric(config["metric"]),
+        # what one job trains with: not the lists of losses or seeds (adding one reruns nothing else),
+        # not bookkeeping, not the keys of other losses; the script takes the rest from the config
+        cfg=metric_params,
         seed=lambda wc: int(wc.seed),
         checkpoints=lambda wc, output: os.path.join(
             os.path.dirname(output.model), "checkpoints"

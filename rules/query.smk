@@ -25,7 +25,7 @@ rule retrieval_index:
         mem_mb=4000,
         runtime="30m",
     params:
-        sketches=config["sketches"],
+        sketches=job_params("sketches", config["sketches"]),
         distance=config["evaluate"]["distance"],
         view=config["report"]["gallery_view"],
         seed=SEEDS[0],

@@ -193,6 +193,16 @@ def test_preflight_weights_file_gallery_loss_and_layer(tmp_path):
     )
 
 
+def test_preflight_gallery_view_and_cuda_graphs():
+    (view,) = problems_of(render={"rig": "ring12"}, report={"gallery_view": 12})
+    assert view == "report.gallery_view 12: the rig ring12 renders views 0..11 only"
+    assert problems_of(report={"gallery_view": 19}) == []
+    (graphs,) = problems_of(metric={"cuda_graphs": True, "optimizer": "adam"})
+    assert graphs.startswith("metric.cuda_graphs: true needs metric.optimizer: sgd")
+    assert problems_of(metric={"cuda_graphs": True, "sinkhorn_tol": 0.01}) != []
+    assert problems_of(metric={"cuda_graphs": True}) == []
+
+
 def test_torch_hub_dir_is_torchs(tmp_path, monkeypatch):
     import torch
 
@@ -225,3 +235,16 @@ def test_layers_and_their_defaults():
     assert set(LAYERS) == {"alexnet", "vgg11_bn", "resnet18", "resnet34", "resnet50"}
     with pytest.raises(ValueError, match="valid layers: layer2, layer3, avgpool"):
         resolve_layer("resnet18", "fc6")
+
+
+def test_home_in_paths_is_expanded(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cfg = Config.from_mapping({"dataset": "folder", "data_dir": "~/data", "features": {"weights": "~/w.pt"}})
+    assert cfg.data_dir == str(tmp_path / "data") and cfg.features.weights == str(tmp_path / "w.pt")
+
+
+def test_a_sweep_no_loss_reads_is_refused():
+    with pytest.raises(ConfigError, match=r"sweep.lamb: no loss of metric.losses \['contrastive'\] reads it"):
+        Config.from_mapping(
+            {"dataset": "builtin", "metric": {"losses": ["contrastive"]}, "sweep": {"lamb": [1]}}
+        )

@@ -445,6 +445,8 @@ def test_npair_uses_one_paired_block():
     i, j = crit.sample(rng, sketch_labels, shape_labels, 6)
     assert len(i) == len(j) == 6 and (sketch_labels[i] == shape_labels[j]).all()
     assert sorted(sketch_labels[i][:4]) == [0, 1, 2, 3]  # distinct classes before any repeats
+    with pytest.raises(ValueError, match="no class has both training sketches and target models"):
+        NPairLoss(2e-4).sample(rng, sketch_labels, shape_labels + 10, 6)
 
 
 # ---------------------------------------------------------------- CPU against CUDA (`pytest -m gpu`)

@@ -23,6 +23,7 @@ from conftest import REPO, SNAKEMAKE, finished_run, planned_jobs, run_snakemake
 from bwot.config import Config
 from bwot.datasets.layouts import layout_problems
 from bwot.features.layers import cached_weights_path
+from bwot.losses.registry import reads
 
 pytestmark = pytest.mark.slow
 
@@ -125,7 +126,9 @@ def test_metric_parameter_change_reruns_only_metric_and_after(run_copy):
 
     planned = planned_jobs(_smk(run_copy, "-n"))
     assert _rules(planned) == {"train_metric", "evaluate", "report", "retrieval_index"}, planned
-    assert planned["train_metric"] == len(cfg["metric"]["losses"])
+    readers = [loss for loss in cfg["metric"]["losses"] if reads(loss, "lamb")]  # only OT reads lamb
+    assert readers and len(readers) < len(cfg["metric"]["losses"])
+    assert planned["train_metric"] == len(readers)
     # Snakemake 9.27 also lists some unchanged outputs (the second output of a job): compare with before
     changed = set(_smk(run_copy, "--list-changes", "params").stdout.split()) - params_listed
     assert changed and all("/metric/" in path for path in changed), changed
@@ -137,6 +140,22 @@ def test_metric_parameter_change_reruns_only_metric_and_after(run_copy):
     stages = {path.split("/")[2] if path.startswith("results/") else "resources" for path in touched}
     assert stages <= {"metric", "eval", "report", "index"}, sorted(touched)
     assert planned_jobs(_smk(run_copy, "-n")) == {}
+
+
+@needs_stages
+def test_bookkeeping_and_the_other_modalitys_keys_rerun_nothing(run_copy):
+    """Keys marked x-bookkeeping in the schema (checkpoints, logging, memory bounds) are not params of any
+    job; a features key of one modality (x-modality) reruns only that modality's CNN and what follows."""
+    path = run_copy / CONFIG
+    cfg = yaml.safe_load(path.read_text())
+    cfg["metric"] |= {"checkpoint_every": 7, "val_every": 9, "keep_checkpoints": True}
+    cfg.setdefault("evaluate", {})["chunk_size"] = 5
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert planned_jobs(_smk(run_copy, "-n")) == {}
+    cfg["features"]["train_views"] = Config.from_mapping(cfg).features.train_views - 1  # shapes only
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    planned = planned_jobs(_smk(run_copy, "-n"))
+    assert planned["train_backbone"] == 1 and planned["extract_features"] == 1, planned
 
 
 @needs_stages

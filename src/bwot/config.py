@@ -20,6 +20,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -69,17 +70,45 @@ def schema() -> dict[str, Any]:
 
 def sweepable_keys(metric: Mapping[str, Any]) -> list[str]:
     """The metric keys a sweep may vary: those with one number or boolean value (not device, losses,
-    seeds, widths, the optimiser's name, nor what only sets logging, checkpoints or how a step runs)."""
-    bookkeeping = {"val_every", "checkpoint_every", "keep_checkpoints", "val_fraction", "cuda_graphs"}
+    seeds, widths, the optimiser's name, the validation split, nor bookkeeping)."""
     scalar = {"number", "integer", "boolean"}
-    kinds = {k: v.get("type") for k, v in metric.items()}
+    kinds = {k: v.get("type") for k, v in metric.items() if not v.get("x-bookkeeping")}
     return [
         k
         for k, t in kinds.items()
-        if k not in bookkeeping
+        if k != "val_fraction"
         and t is not None
         and set([t] if isinstance(t, str) else t) - {"null"} <= scalar
     ]
+
+
+# metric keys that say which train_metric jobs exist, not what one of them computes
+JOB_LISTS = ("losses", "seeds")
+
+
+def job_params(
+    section: str, values: Mapping[str, Any], *, modality: str | None = None, loss: str | None = None
+) -> dict[str, Any]:
+    """The keys of a config section that decide what one job computes: a rule's params (a change reruns
+    the job). Left out: bookkeeping (`x-bookkeeping` in the schema), the other modality's keys
+    (`x-modality`, given `modality`), the keys only other losses read (given `loss`) and JOB_LISTS.
+    A job's script takes the rest from the run's config (`full_section`)."""
+    from bwot.losses.registry import reads
+
+    props = schema()["properties"][section]["properties"]
+    return {
+        k: v
+        for k, v in values.items()
+        if not props[k].get("x-bookkeeping")
+        and (modality is None or props[k].get("x-modality", modality) == modality)
+        and (loss is None or reads(loss, k))
+        and not (section == "metric" and k in JOB_LISTS)
+    }
+
+
+def full_section(config: Mapping[str, Any], section: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A job's whole section: the run's config under the job's params (a sweep point's value wins)."""
+    return {**config[section], **params}
 
 
 def defaults(section: str | None = None) -> dict[str, Any]:
@@ -296,11 +325,24 @@ class Config:
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any], sources: Iterable[str] = ()) -> Config:
         """Validate `config` (ConfigError naming every problem), fill the defaults and freeze it."""
+        from bwot.losses.registry import reads
+
         filled = validate(config, sources)
+        # paths as the shell would read them: ~ is the home folder
+        if filled["data_dir"]:
+            filled["data_dir"] = os.path.expanduser(filled["data_dir"])
+        if filled["features"]["weights"] not in (None, "auto", "imagenet"):
+            filled["features"]["weights"] = os.path.expanduser(filled["features"]["weights"])
         sections = {s: SECTION_TYPES[s].from_mapping(filled[s]) for s in SECTIONS}
         cfg = cls(**{k: filled[k] for k in TOP_LEVEL}, **sections)
         problems = []
         for key, values in cfg.sweep.items():  # every point must be a valid metric section
+            if not any(reads(loss, key) for loss in cfg.metric.losses):
+                problems.append(
+                    f"sweep.{key}: no loss of metric.losses {cfg.metric.losses} reads it: the sweep would "
+                    "train nothing (add a loss that reads it, or remove the key)"
+                )
+                continue
             for value in values:
                 try:
                     cfg.sweep_metric(key, value)
@@ -391,6 +433,17 @@ def preflight(cfg: Config) -> list[str]:
             f"features.layer '{cfg.features.layer}' is not a layer of {cfg.features.backbone}: "
             f"use one of {', '.join(layers)} (or null for the usual one)"
         )
+    views = int(re.search(r"\d+$", cfg.render.rig).group())  # a rig's name ends with its number of views
+    if cfg.report.gallery_view >= views:
+        problems.append(
+            f"report.gallery_view {cfg.report.gallery_view}: the rig {cfg.render.rig} renders views "
+            f"0..{views - 1} only"
+        )
+    if cfg.metric.cuda_graphs and (cfg.metric.optimizer != "sgd" or cfg.metric.sinkhorn_tol is not None):
+        problems.append(
+            "metric.cuda_graphs: true needs metric.optimizer: sgd and metric.sinkhorn_tol: null "
+            f"(not {cfg.metric.optimizer} and {cfg.metric.sinkhorn_tol}): change them, or cuda_graphs: false"
+        )
     gallery = cfg.report.gallery_loss
     if gallery is not None and gallery not in cfg.metric.losses:
         problems.append(
@@ -449,6 +502,7 @@ def _weights_problems(features: Any) -> list[str]:
 
 
 __all__ = [
+    "JOB_LISTS",
     "PROTOCOL_KEYS",
     "SECTIONS",
     "SECTION_TYPES",
@@ -462,6 +516,8 @@ __all__ = [
     "SketchesConfig",
     "SyntheticConfig",
     "defaults",
+    "full_section",
+    "job_params",
     "preflight",
     "schema",
     "validate",

@@ -1,5 +1,6 @@
 """Snakemake entry point of rule `evaluate`: metrics of one trained metric on the test sketches."""
 
+from bwot.config import full_section
 from bwot.evaluation.evaluate import evaluate_files
 from bwot.evaluation.inventory import Inventory
 from bwot.logs import setup_logging
@@ -10,7 +11,7 @@ evaluate_files(
     snakemake.input.sketches,
     snakemake.input.shapes,
     dict(snakemake.output.items()),
-    snakemake.params.cfg,
+    full_section(snakemake.config, "evaluate", snakemake.params.cfg),
     classes_txt=snakemake.input.classes,
     ranklists_dir=snakemake.params.ranklists,
     inventory=Inventory.from_files(

@@ -1,5 +1,6 @@
 """Snakemake entry point of rule `retrieval_index`: bwot.query.build_index."""
 
+from bwot.config import full_section
 from bwot.logs import setup_logging
 from bwot.query.index import build_index
 
@@ -13,7 +14,7 @@ build_index(
     models_csv=snakemake.input.models,
     classes_txt=snakemake.input.classes,
     skipped_targets=snakemake.input.skipped_targets,
-    sketches=snakemake.params.sketches,
+    sketches=full_section(snakemake.config, "sketches", snakemake.params.sketches),
     distance=snakemake.params.distance,
     view=snakemake.params.view,
     seed=snakemake.params.seed,

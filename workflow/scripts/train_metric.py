@@ -2,19 +2,21 @@
 
 import torch
 
+from bwot.config import full_section
 from bwot.device import claim_gpu
 from bwot.logs import setup_logging
 from bwot.metric import train_metric
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
+cfg = full_section(snakemake.config, "metric", snakemake.params.cfg)
 train_metric(
     snakemake.input.shapes,
     snakemake.input.sketches,
     snakemake.output.model,
     snakemake.output.history,
     snakemake.params.checkpoints,
-    cfg={**snakemake.params.cfg, "device": claim_gpu(snakemake.params.cfg["device"])},
+    cfg={**cfg, "device": claim_gpu(cfg["device"])},
     loss=snakemake.wildcards.loss,
     seed=snakemake.params.seed,
 )

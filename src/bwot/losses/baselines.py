@@ -154,6 +154,12 @@ class NPairLoss(FourBatchLoss):
         """One paired batch: classes drawn without repetition (a new permutation when batch_size exceeds the
         classes), then one random sketch and one random shape of each."""
         classes, sketches, shapes = self._class_indices(sketch_labels, shape_labels)
+        if not len(classes):
+            raise ValueError(
+                "npair: no class has both training sketches and target models: nothing to pair "
+                f"(sketch classes {np.unique(sketch_labels).tolist()[:10]}, "
+                f"shape classes {np.unique(shape_labels).tolist()[:10]})"
+            )
         reps = -(-batch_size // len(classes))
         drawn = np.concatenate([rng.permutation(classes) for _ in range(reps)])[:batch_size]
         at = np.searchsorted(classes, drawn)

@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from bwot.config import MetricConfig
+from bwot.config import MetricConfig, job_params
 from bwot.device import resolve_device
 from bwot.io import CheckpointError, PathLike, load_torch, save_torch, set_aside, write_csv
 from bwot.losses.base import BLOCKS, FourBatches, FourBatchLoss
@@ -49,8 +49,6 @@ log = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = ["step", "loss", *(f"part_{b}" for b in BLOCKS), "lr", "val_map", "wall_s"]
 CHECKPOINT = "checkpoint.pt"
-# keys that change neither the training nor its result: a checkpoint written under other values resumes
-NOT_FINGERPRINTED = ("losses", "seeds", "val_every", "checkpoint_every", "keep_checkpoints", "cuda_graphs")
 HISTORY_SYNC_MAX = 1000  # steps whose loss values may wait on the device before the history is synced
 
 
@@ -385,7 +383,7 @@ def _row(step: int, value: float, parts: list[float], lr: float, wall: float) ->
 
 def _fingerprint(cfg: Any, loss: str, seed: int, data: MetricData) -> str:
     """What a checkpoint must match to be resumed: the training config, loss, seed and the data's size."""
-    keys = {k: v for k, v in cfg.as_dict().items() if k not in NOT_FINGERPRINTED}
+    keys = job_params("metric", cfg.as_dict(), loss=loss)  # a checkpoint resumes under other bookkeeping
     blob = json.dumps(
         [keys, loss, seed, data.shapes.shape, data.sketches.shape, int(data.sketch_labels.sum())],
         sort_keys=True,
