@@ -89,3 +89,15 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == "bwot sketches: error: shard 3 out of range 0..0 (shards: 1)"
     assert main(["sketches", str(tmp_path / "missing.csv"), "--split", "train", "--out", "o.h5"]) == 1
     assert "missing.csv" in capsys.readouterr().err
+
+
+def test_json_is_strict_nan_becomes_null(tmp_path):
+    import json
+    import math
+
+    from bwot.io import json_text, write_json
+
+    obj = {"a": math.nan, "b": [1.0, math.inf, {"c": -math.inf}], "d": (2, "x")}
+    assert json.loads(json_text(obj)) == {"a": None, "b": [1.0, None, {"c": None}], "d": [2, "x"]}
+    write_json(tmp_path / "x.json", obj)
+    assert "NaN" not in (tmp_path / "x.json").read_text()

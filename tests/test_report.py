@@ -184,6 +184,15 @@ def test_only_a_significant_best_is_bold():
     assert diffs[-1].count("n.s.") == 1 and " n.s." not in diffs[-1].split("|")[2]
 
 
+def test_differences_are_to_ot_wherever_it_stands(tmp_path):
+    kwargs, _ = make_inputs(tmp_path)
+    kwargs["losses"] = dict(reversed(list(kwargs["losses"].items())))  # ot last
+    build_report(**kwargs, dataset="builtin", name="demo", cfg={"gallery_queries": 2})
+    md = kwargs["outputs"]["table"].read_text()
+    assert "## Paired differences to ot" in md and "| metric | npair − ot | lifted − ot |" in md
+    assert set(pd.read_csv(kwargs["outputs"]["differences"])["reference"]) == {"ot"}
+
+
 def test_table_names_missing_metrics():
     with pytest.raises(ValueError, match=r"npair.*DCG"):
         metrics_table({"npair": {"NN": 1, "FT": 1, "ST": 1, "E": 1, "mAP": 1}})

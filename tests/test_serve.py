@@ -123,6 +123,26 @@ def test_api_answers_as_the_retriever(fake_run, server):
     assert Image.open(io.BytesIO(body)).size == (96, 96)
 
 
+def test_a_stale_test_shard_of_an_earlier_run_is_not_shown(fake_run, tmp_path):
+    """A shard left from a run with more shards (older) holds ids the current shard has too: the newest
+    shard's images are the ones shown."""
+    import shutil
+
+    from bwot.io import h5_writer, write_strings
+    from bwot.serve.app import TestSketches
+
+    run = tmp_path / "run"
+    shutil.copytree(fake_run, run)
+    current = run / "sketches" / "test" / "shard-0.h5"
+    stale = current.with_name("shard-1.h5")
+    with h5_writer(stale) as f:
+        f["images"] = np.zeros((2, 4, 32, 32), np.uint8)
+        write_strings(f, "ids", ["t0", "t1"])
+    os.utime(stale, (current.stat().st_mtime - 60,) * 2)
+    tests = TestSketches.of_run(run)
+    assert tests.where["t0"] == (current, 0) and tests.image("t1").max() > 0
+
+
 @pytest.mark.parametrize(
     ("path", "data", "status", "detail"),
     [

@@ -7,6 +7,7 @@ into place only when complete, so a killed job never leaves a file that looks fi
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -51,9 +52,25 @@ def write_text(path: PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def json_text(obj: Any) -> str:
+    """Strict JSON, indented, keys in insertion order: a NaN or infinite float is written as null (Python
+    would write NaN, which other JSON readers refuse)."""
+    return json.dumps(_finite(obj), indent=2, allow_nan=False)
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def write_json(path: PathLike, obj: Any) -> None:
-    """Write JSON atomically (indented, keys in insertion order)."""
-    write_text(path, json.dumps(obj, indent=2) + "\n")
+    """Write strict JSON (json_text) atomically."""
+    write_text(path, json_text(obj) + "\n")
 
 
 def write_csv(path: PathLike, frame: Any) -> None:

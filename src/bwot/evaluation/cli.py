@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from bwot.evaluation.evaluate import DISTANCES, PROTOCOLS, evaluate_files
 from bwot.evaluation.inventory import Inventory
+from bwot.io import json_text
 
 OUTPUTS = {
     "metrics": "metrics.json",
@@ -61,5 +61,5 @@ def run(args: argparse.Namespace) -> int:
         ranklists_dir=args.out / "ranklists",
         inventory=inventory,
     )
-    print(json.dumps(result.summary(), indent=2))
+    print(json_text(result.summary()))
     return 0

@@ -6,13 +6,12 @@ bwot query sketch.png --run results/builtin [--loss ot] [-k 10] [--png out.png] 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from bwot.datasets.manifest import read_manifest
-from bwot.io import PathLike
+from bwot.io import PathLike, json_text
 from bwot.losses.registry import LOSSES
 from bwot.query.retriever import QueryResult, Retriever
 from bwot.report.gallery import GalleryRow, plot_gallery
@@ -36,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     results = retriever.search_many(args.sketches, args.k)
     index = retriever.index
     if args.json:
-        print(json.dumps(summary(retriever) | {"queries": [r.as_dict() for r in results]}, indent=2))
+        print(json_text(summary(retriever) | {"queries": [r.as_dict() for r in results]}))
     else:
         n_targets, n_skipped = index.attrs["n_targets"], index.attrs["n_skipped"]
         print(

@@ -87,8 +87,9 @@ def build_report(
     gallery, and with sweeps sweep (csv) and sweep_figures (one PNG per swept key, in the config's order).
 
     Every number of metrics.md comes with its 95% interval over query sketches (and seeds; see
-    bwot.evaluation.bootstrap), and every loss with its paired difference to the first loss (the paper's
-    OT). With `manifests` (models.csv, sketches.csv), metrics.md also says what the numbers were computed on:
+    bwot.evaluation.bootstrap), and every loss with its paired difference to the reference: `ot` (the
+    paper's method) when it was trained, else the first loss. With `manifests` (models.csv, sketches.csv),
+    metrics.md also says what the numbers were computed on:
     the dataset and its counts, what was skipped, the backbones' weights and devices (`backbones`: their
     summary JSON files) and, given the run's config and the dataset's paper config (`paper_config`,
     config/shrec13.yaml or shrec14.yaml), how the run differs from the paper's protocol.
@@ -101,13 +102,14 @@ def build_report(
     boot = run_bootstrap({loss: files.per_query for loss, files in losses.items()}, n_boot=n_boot)
     table = metrics_table(values, dataset)
     write_csv(outputs["csv"], table.reset_index())
-    intervals, differences = intervals_frame(boot, names, names[0] if len(names) > 1 else None)
+    reference = "ot" if "ot" in names else names[0]
+    intervals, differences = intervals_frame(boot, names, reference if len(names) > 1 else None)
     write_csv(outputs["intervals"], intervals)
     write_csv(outputs["differences"], differences)
     parts = [_title(values, dataset, name, seeds), intervals_markdown(boot, names, seeds, PAPER.get(dataset))]
     parts.append(_table_note(seeds, dataset))
     if len(names) > 1:
-        parts += [f"## Paired differences to {names[0]}\n", differences_markdown(boot, names, names[0])]
+        parts += [f"## Paired differences to {reference}\n", differences_markdown(boot, names, reference)]
         parts.append(DIFFERENCES_NOTE)
     if sweep:
         parts.append(_sweeps(sweep, sweep_base or {}, outputs, name, n_boot))

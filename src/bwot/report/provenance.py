@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -120,12 +121,12 @@ def _skipped_line(skipped: Mapping[str, Sequence[Mapping[str, str]]]) -> str:
 
 def read_json(path: PathLike) -> dict[str, Any]:
     """A JSON file as a dict."""
-    return json.loads(open(path).read())
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def read_yaml(path: PathLike) -> dict[str, Any]:
     """A YAML file as a dict (an empty file: {})."""
-    return yaml.safe_load(open(path).read()) or {}
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
 
 
 def _show(value: Any) -> str:

@@ -49,14 +49,18 @@ class TestSketches:
 
     @classmethod
     def of_run(cls, run_dir: Path) -> TestSketches:
-        """From manifest/sketches.csv and sketches/test/shard-*.h5 (none when the run has neither)."""
+        """From manifest/sketches.csv and sketches/test/shard-*.h5 (none when the run has neither).
+
+        A shard left over from an earlier run with more shards is older than the current ones: where an
+        id is in several shards, the newest shard's image is the one shown."""
         manifest = run_dir / "manifest" / "sketches.csv"
         if not manifest.is_file():
             return cls([], {}, {})
         table = read_manifest(manifest)
         table = table[table["split"] == "test"]
         where: dict[str, tuple[Path, int]] = {}
-        for shard in sorted((run_dir / "sketches" / "test").glob("shard-*.h5")):
+        shards = sorted((run_dir / "sketches" / "test").glob("shard-*.h5"), key=lambda p: p.stat().st_mtime)
+        for shard in shards:
             with open_h5(shard) as f:
                 where |= {sid: (shard, row) for row, sid in enumerate(read_strings(f["ids"]))}
         ids = [sid for sid in table["id"] if sid in where]
