@@ -19,7 +19,7 @@ OUTPUTS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, help="metric/<loss>/model.pt")
+    parser.add_argument("model", type=Path, help="metric/<loss>/seed-<s>/model.pt")
     parser.add_argument("sketches", type=Path, help="features/sketches.h5")
     parser.add_argument("shapes", type=Path, help="features/shapes.h5")
     parser.add_argument("--out", type=Path, required=True, help="folder for metrics.json, pr.csv, ...")

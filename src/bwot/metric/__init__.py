@@ -1,6 +1,6 @@
 """Metric learning: the two metric networks, their trainer and the model file.
 
-`load_metric_model(path, device)` is the only way other stages read `metric/{loss}/model.pt`.
+`load_metric_model(path, device)` is the only way other stages read `metric/{loss}/seed-{seed}/model.pt`.
 """
 
 from bwot.metric.model import MetricModel, load_metric_model, save_metric_model

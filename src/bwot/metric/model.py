@@ -1,4 +1,5 @@
-"""The trained metric model file (`metric/{loss}/model.pt`) and its only reader, `load_metric_model`."""
+"""The trained metric model file (`metric/{loss}/seed-{seed}/model.pt`) and its only reader,
+`load_metric_model`."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ class MetricModel:
 
 
 def load_metric_model(path: PathLike, device: str | torch.device = "cpu") -> MetricModel:
-    """Load `metric/{loss}/model.pt` written by the trainer; fails clearly on anything else."""
+    """Load `metric/{loss}/seed-{seed}/model.pt` written by the trainer; fails clearly on anything else."""
     path = Path(path)
     blob = load_torch(path, "bwot metric model")
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:

@@ -53,7 +53,8 @@ def plot_pr_curves(
 
 
 def read_history(path: PathLike) -> pd.DataFrame:
-    """metric/{loss}/history.csv with the columns the plot needs (val_map empty between validations)."""
+    """metric/{loss}/seed-{seed}/history.csv with the columns the plot needs (val_map empty between
+    validations)."""
     table = pd.read_csv(path)
     missing = [c for c in HISTORY_COLUMNS if c not in table.columns]
     if missing:
