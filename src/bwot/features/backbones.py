@@ -75,7 +75,7 @@ def build_backbone(
     `state_dict`, when given, is a torchvision state_dict (RGB, 1000 classes) loaded before the
     conversion to one input channel and the new classifier, or the state_dict of a bwot backbone checkpoint
     (another run's backbone/<modality>.pt, e.g. one pretrained on the built-in benchmark): every tensor of
-    the same name and shape is copied, all but the new classifier.
+    the same name and shape is copied (the classifier too, when the class counts agree).
     """
     layer = resolve_layer(backbone, layer)
     if state_dict is not None and any(k.startswith("trunk.") for k in state_dict):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bwot.lazy import lazy_attributes
 
-_NAMES = {  # name -> module
+_NAMES = {  # name -> module: a table (its rows look alike by nature)
     "Hit": "bwot.query.retriever",
     "QueryResult": "bwot.query.retriever",
     "Retriever": "bwot.query.retriever",
