@@ -1,17 +1,24 @@
 # Stage 6a: retrieval metrics of each trained metric (each loss, seed and sweep point) on the test sketches.
 
 
+def evaluation_inputs(wildcards):
+    """What evaluate reads besides the model: features, classes, and the manifests and skip reports (every
+    target of the manifest is ranked, skipped ones last, and every skip is reported)."""
+    return {
+        "shapes": features("shapes"),
+        "sketches": features("sketches"),
+        "classes": rules.index_dataset.output.classes,
+        "models": rules.index_dataset.output.models,
+        "sketch_manifest": rules.index_dataset.output.sketches,
+        "skipped_targets": view_shards("skipped"),
+        "skipped_queries": sketch_shards("test", "skipped"),
+    }
+
+
 rule evaluate:
     input:
+        unpack(evaluation_inputs),
         model=rules.train_metric.output.model,
-        shapes=features("shapes"),
-        sketches=features("sketches"),
-        classes=rules.index_dataset.output.classes,
-        # every target of the manifest is ranked (skipped ones last) and every skip is reported
-        models=rules.index_dataset.output.models,
-        sketch_manifest=rules.index_dataset.output.sketches,
-        skipped_targets=view_shards("skipped"),
-        skipped_queries=sketch_shards("test", "skipped"),
     output:
         metrics=f"{RES}/eval/{{loss}}/seed-{{seed}}/metrics.json",
         pr=f"{RES}/eval/{{loss}}/seed-{{seed}}/pr.csv",
@@ -45,14 +52,8 @@ rule evaluate:
 
 use rule evaluate as sweep_evaluate with:
     input:
+        unpack(evaluation_inputs),
         model=rules.sweep_train_metric.output.model,
-        shapes=features("shapes"),
-        sketches=features("sketches"),
-        classes=rules.index_dataset.output.classes,
-        models=rules.index_dataset.output.models,
-        sketch_manifest=rules.index_dataset.output.sketches,
-        skipped_targets=view_shards("skipped"),
-        skipped_queries=sketch_shards("test", "skipped"),
     output:
         metrics=f"{SWEEP}/eval/{{loss}}/seed-{{seed}}/metrics.json",
         pr=f"{SWEEP}/eval/{{loss}}/seed-{{seed}}/pr.csv",

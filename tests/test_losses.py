@@ -414,6 +414,23 @@ def test_registry_builds_each_loss_from_the_config():
         loss_class("triplet")
 
 
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_registry_keys_are_what_from_config_reads(name):
+    """A sweep of a key trains only the losses whose Entry names it: the names must be what the loss reads."""
+
+    class Recording:
+        def __init__(self, cfg):
+            self.cfg, self.read = cfg, set()
+
+        def __getattr__(self, key):
+            self.read.add(key)
+            return getattr(self.cfg, key)
+
+    cfg = Recording(MetricConfig())
+    loss_class(name).from_config(cfg)
+    assert cfg.read == set(LOSSES[name].keys)
+
+
 @pytest.mark.parametrize("name", ["ot", "contrastive", "lifted"])
 def test_four_batch_losses_are_the_sum_of_their_blocks(name):
     (s1, s2, p1, p2), (ls1, ls2, lp1, lp2) = _four(6, 4, seed=7)
