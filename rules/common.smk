@@ -91,6 +91,20 @@ def sweep_outputs(kind):
     ]
 
 
+def evaluation_inputs(wildcards):
+    """What evaluate reads besides the model: features, classes, and the manifests and skip reports (every
+    target of the manifest is ranked, skipped ones last, and every skip is reported)."""
+    return {
+        "shapes": features("shapes"),
+        "sketches": features("sketches"),
+        "classes": rules.index_dataset.output.classes,
+        "models": rules.index_dataset.output.models,
+        "sketch_manifest": rules.index_dataset.output.sketches,
+        "skipped_targets": view_shards("skipped"),
+        "skipped_queries": sketch_shards("test", "skipped"),
+    }
+
+
 def features(modality):
     """The features file of one modality."""
     return expand(rules.extract_features.output.features, modality=modality)[0]

@@ -1,20 +1,6 @@
 # Stage 6a: retrieval metrics of each trained metric (each loss, seed and sweep point) on the test sketches.
 
 
-def evaluation_inputs(wildcards):
-    """What evaluate reads besides the model: features, classes, and the manifests and skip reports (every
-    target of the manifest is ranked, skipped ones last, and every skip is reported)."""
-    return {
-        "shapes": features("shapes"),
-        "sketches": features("sketches"),
-        "classes": rules.index_dataset.output.classes,
-        "models": rules.index_dataset.output.models,
-        "sketch_manifest": rules.index_dataset.output.sketches,
-        "skipped_targets": view_shards("skipped"),
-        "skipped_queries": sketch_shards("test", "skipped"),
-    }
-
-
 rule evaluate:
     input:
         unpack(evaluation_inputs),
