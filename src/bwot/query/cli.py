@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     results = retriever.search_many(args.sketches, args.k)
     index = retriever.index
     if args.json:
-        print(json_text(summary(retriever) | {"queries": [r.as_dict() for r in results]}))
+        print(json_text(retriever.summary() | {"queries": [r.as_dict() for r in results]}))
     else:
         n_targets, n_skipped = index.attrs["n_targets"], index.attrs["n_skipped"]
         print(
@@ -47,18 +47,6 @@ def run(args: argparse.Namespace) -> int:
     if args.png:
         picture(retriever, results, args.png)
     return 0
-
-
-def summary(retriever: Retriever) -> dict:
-    """What `--json` says of the run and index before the queries."""
-    attrs = retriever.index.attrs
-    return {
-        "run": str(retriever.run_dir),
-        "loss": retriever.loss,
-        "distance": retriever.index.distance,
-        "targets": len(retriever.index),
-        "targets_skipped": int(attrs["n_skipped"]),
-    }
 
 
 def format_table(result: QueryResult) -> str:

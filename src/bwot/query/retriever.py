@@ -156,6 +156,16 @@ class Retriever:
         rows = stable_argsort_rows(d)[:, : max(0, k)]
         return rows, np.take_along_axis(d, rows, axis=1)
 
+    def summary(self) -> dict[str, Any]:
+        """The run, loss, distance and target counts (what `bwot query --json` and `bwot serve` report)."""
+        return {
+            "run": str(self.run_dir),
+            "loss": self.loss,
+            "distance": self.index.distance,
+            "targets": len(self.index),
+            "targets_skipped": int(self.index.attrs["n_skipped"]),
+        }
+
     def search_prepared(self, images: np.ndarray, names: Sequence[str], k: int = 10) -> list[QueryResult]:
         """The k nearest targets of preprocessed (n, size, size) sketches (e.g. a sketch shard's upright
         copies)."""

@@ -114,12 +114,7 @@ def create_app(retriever: Retriever, k: int = 10) -> FastAPI:
 
     @app.get("/api/info")
     def info() -> dict[str, Any]:
-        return {
-            "run": str(retriever.run_dir),
-            "loss": retriever.loss,
-            "distance": index.distance,
-            "targets": len(index),
-            "targets_skipped": int(index.attrs["n_skipped"]),
+        return retriever.summary() | {
             "classes": len(index.classes),
             "test_sketches": len(tests.ids),
             "k": k,
