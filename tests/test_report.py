@@ -193,6 +193,23 @@ def test_differences_are_to_ot_wherever_it_stands(tmp_path):
     assert set(pd.read_csv(kwargs["outputs"]["differences"])["reference"]) == {"ot"}
 
 
+def test_sweep_curves_pass_through_the_runs_own_value(tmp_path):
+    """The sweep table and figure hold each swept point and the run's own value (the main table's
+    models), in increasing order of value."""
+    from bwot.report.stats import SweepRun
+
+    kwargs, paths = make_inputs(tmp_path)
+    ot = paths["per_query"][LOSSES.index("ot")]
+    sweep = [SweepRun("lamb", 30.0, "ot", [ot]), SweepRun("lamb", 3.0, "ot", [ot])]
+    build_report(**kwargs, dataset="builtin", sweep=sweep, sweep_base={"lamb": 10.0})
+    table = pd.read_csv(kwargs["outputs"]["sweep"])
+    assert list(zip(table["value"], table["run"], strict=True)) == [(3.0, False), (10.0, True), (30.0, False)]
+    assert table["mean"].nunique() == 1  # the same per-query values at every point here
+    md = kwargs["outputs"]["table"].read_text()
+    assert "| lamb | 10.0 (the run) | ot |" in md
+    assert kwargs["outputs"]["sweep_figures"][0].stat().st_size > 0
+
+
 def test_table_names_missing_metrics():
     with pytest.raises(ValueError, match=r"npair.*DCG"):
         metrics_table({"npair": {"NN": 1, "FT": 1, "ST": 1, "E": 1, "mAP": 1}})

@@ -203,10 +203,18 @@ def test_seeds_and_sweeps_plan_exactly_their_jobs_and_keep_computed_points(run_c
         "## Sweeps" in report and "| lamb | 3.0 | ot |" in report and "2 seeds of the metric stage" in report
     )
     sweep = pd.read_csv(run_copy / RES / "report" / "sweep.csv")
-    assert sorted(zip(sweep["key"], sweep["loss"], strict=True)) == [
+    points = sweep[~sweep["run"]]
+    assert sorted(zip(points["key"], points["loss"], strict=True)) == [
         ("lamb", "ot"),
         ("margin", "contrastive"),
         ("margin", "ot"),
+    ]
+    # each curve also passes through the run's own value: lamb 10 (ot), margin 1.0 (both losses)
+    own = sweep[sweep["run"]]
+    assert sorted(zip(own["key"], own["value"], own["loss"], strict=True)) == [
+        ("lamb", 10.0, "ot"),
+        ("margin", 1.0, "contrastive"),
+        ("margin", 1.0, "ot"),
     ]
     assert (run_copy / RES / "report" / "sweep-lamb.png").stat().st_size > 0
     assert (run_copy / RES / "sweep" / "lamb" / "3.0" / "eval" / "ot" / "seed-1" / "per_query.csv").exists()

@@ -112,7 +112,8 @@ def build_report(
         parts += [f"## Paired differences to {reference}\n", differences_markdown(boot, names, reference)]
         parts.append(DIFFERENCES_NOTE)
     if sweep:
-        parts.append(_sweeps(sweep, sweep_base or {}, outputs, name, n_boot))
+        own = {loss: files.per_query for loss, files in losses.items()}
+        parts.append(_sweeps(sweep, sweep_base or {}, own, outputs, name, n_boot))
     if manifests is not None:
         parts.append(
             run_section(
@@ -208,21 +209,32 @@ def _mean_curve(paths: Sequence[PathLike]) -> pd.DataFrame:
 
 
 def _sweeps(
-    sweep: Sequence[SweepRun], base: Mapping[str, Any], outputs: Mapping[str, Any], name: str, n_boot: int
+    sweep: Sequence[SweepRun],
+    base: Mapping[str, Any],
+    own: Mapping[str, Sequence[PathLike]],
+    outputs: Mapping[str, Any],
+    name: str,
+    n_boot: int,
 ) -> str:
-    """sweep.csv, one figure per swept key, and the markdown section."""
-    table = sweep_table(sweep, n_boot=n_boot)
-    write_csv(outputs["sweep"], table)
+    """sweep.csv, one figure per swept key, and the markdown section; each key's curves pass through the
+    run's own value (`base`), whose per_query files (`own`, per loss) are the main table's."""
     keys = list(dict.fromkeys(run.key for run in sweep))
+    at_base = [
+        SweepRun(key, base[key], loss, list(own[loss]))
+        for key in keys
+        if key in base
+        for loss in dict.fromkeys(run.loss for run in sweep if run.key == key)
+    ]
+    table = sweep_table(sweep, at_base, n_boot=n_boot)
+    write_csv(outputs["sweep"], table)
     for key, path in zip(keys, outputs["sweep_figures"], strict=True):
         plot_sweep(table, key, path, base=base.get(key), title=f"{name}: sweep of {key}")
     lines = ["## Sweeps\n", "| key | value | loss | mAP [95% interval] |", "|:--|--:|:--|--:|"]
     for row in table.itertuples(index=False):
-        lines.append(
-            f"| {row.key} | {row.value} | {row.loss} | {row.mean:.3f} [{row.low:.2f}, {row.high:.2f}] |"
-        )
+        value = f"{row.value} (the run)" if row.run else row.value
+        lines.append(f"| {row.key} | {value} | {row.loss} | {row.mean:.3f} [{row.low:.2f}, {row.high:.2f}] |")
     lines.append(
-        "\nOne key changed at a time; the run's own value is the main table's. sweep.csv has every point, "
-        "sweep-<key>.png the curves.\n"
+        "\nOne key changed at a time; `(the run)`: the run's own value, the main table's models. sweep.csv "
+        "has every point, sweep-<key>.png the curves.\n"
     )
     return "\n".join(lines)

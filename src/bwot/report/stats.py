@@ -126,21 +126,35 @@ class SweepRun:
     per_query: list[PathLike]
 
 
-def sweep_table(runs: Sequence[SweepRun], metric: str = "mAP", n_boot: int = N_BOOT) -> pd.DataFrame:
-    """key, value, loss, mean, low, high of `metric` for every sweep run (each with its own bootstrap)."""
+SWEEP_COLUMNS = ["key", "value", "loss", "metric", "mean", "low", "high", "seed_std", "run"]
+
+
+def sweep_table(
+    runs: Sequence[SweepRun], own: Sequence[SweepRun] = (), metric: str = "mAP", n_boot: int = N_BOOT
+) -> pd.DataFrame:
+    """key, value, loss, mean, low, high of `metric` for every sweep run and for the run's `own` value of
+    each swept key (column `run` True), each with its own bootstrap; by key, loss, then value."""
     rows = []
-    for run in runs:
+    for run, is_own in [*((r, False) for r in runs), *((r, True) for r in own)]:
         iv = run_bootstrap({run.loss: run.per_query}, n_boot=n_boot).intervals(run.loss)[metric]
-        rows.append({"key": run.key, "value": format_value(run.value), "loss": run.loss, "metric": metric}
-                    | {"mean": iv.mean, "low": iv.low, "high": iv.high, "seed_std": iv.seed_std})  # fmt: skip
-    return pd.DataFrame(rows, columns=["key", "value", "loss", "metric", "mean", "low", "high", "seed_std"])
+        value = format_value(run.value)
+        rows.append([run.key, value, run.loss, metric, iv.mean, iv.low, iv.high, iv.seed_std, is_own])
+    table = pd.DataFrame(rows, columns=SWEEP_COLUMNS)
+    order = {name: i for i, name in enumerate(dict.fromkeys([*table["key"], *table["loss"]]))}
+    return table.sort_values(  # stable: the config's order of keys and losses, then increasing values
+        ["key", "loss", "value"],
+        key=lambda col: _numeric(col) if col.name == "value" else col.map(order),
+        kind="stable",
+        ignore_index=True,
+    )
 
 
 def plot_sweep(
     table: pd.DataFrame, key: str, path: PathLike, *, base: object = None, title: str = ""
 ) -> None:
     """mAP (with its 95% interval as error bars) against the value of `key`, one line per loss; the run's own
-    value marked. A log axis when every value is positive and they span more than 10x."""
+    value (its point in the table, and a dotted line) marked. A log axis when every value is positive and
+    they span more than 10x."""
     rows = table[table["key"] == key]
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for i, (loss, group) in enumerate(rows.groupby("loss", sort=False)):
