@@ -31,7 +31,7 @@ import yaml
 from PIL import Image, ImageDraw
 
 from bwot.features import extract_features, load_backbone, train_backbone
-from bwot.features.backbones import build_backbone, preprocess
+from bwot.features.backbones import autocast, build_backbone, preprocess
 from bwot.io import h5_writer, set_attrs, write_strings
 from bwot.logs import setup_logging
 
@@ -88,11 +88,15 @@ def uneven_labels(n: int, classes: int, rng: np.random.Generator) -> np.ndarray:
     return rng.permutation(np.repeat(np.arange(classes), counts))
 
 
-def bare_forward(model, n_images: int, batch: int, size: int, device: torch.device) -> float:
-    """images/s of model.embed on random normalised tensors already on the device."""
+def bare_forward(
+    model, n_images: int, batch: int, size: int, device: torch.device, amp: bool = False
+) -> float:
+    """images/s of model.embed on random normalised tensors already on the device (AMP as the pipeline's
+    when `amp`); bench/gpu uses it too."""
     x = torch.randn(batch, 1, size, size, device=device)
-    with torch.inference_mode():
-        model.embed(x)
+    with torch.inference_mode(), autocast(device, amp):
+        for _ in range(2):  # warm-up (cuDNN picks its kernels)
+            model.embed(x)
         _sync(device)
         start, done = time.perf_counter(), 0
         while done < n_images:

@@ -381,23 +381,6 @@ def feature_shards(folder: Path, sizes: Sizes) -> list[Path]:
     return paths
 
 
-def bare_forward(net: Any, n_images: int, batch: int, size: int, device: torch.device, amp: bool) -> float:
-    """images/s of the model alone on resident, already normalised tensors (same batch and AMP)."""
-    from bwot.features.backbones import autocast
-
-    x = torch.randn(batch, 1, size, size, device=device)
-    with torch.inference_mode(), autocast(device, amp):
-        for _ in range(2):
-            net.embed(x)
-        sync(device)
-        start, done = time.perf_counter(), 0
-        while done < n_images:
-            net.embed(x)
-            done += batch
-        sync(device)
-    return done / (time.perf_counter() - start)
-
-
 def feature_speed(device: torch.device, sizes: Sizes, tmp: Path) -> dict[str, Any]:
     """extract_features vs bare forward vs a per-image loop, per backbone (SHREC configs' settings)."""
     from bwot.features import extract_features, load_backbone
@@ -420,7 +403,7 @@ def feature_speed(device: torch.device, sizes: Sizes, tmp: Path) -> dict[str, An
         net, _ = load_backbone(model, device)
         torch.backends.cudnn.benchmark = device.type == "cuda"
         batch = 256 // 20 * 20  # extract_batch_size's whole items, as extract_features batches
-        res["bare_forward"] = round(bare_forward(net, n_images, batch, sizes.feature_px, device, amp), 1)
+        res["bare_forward"] = round(bf.bare_forward(net, n_images, batch, sizes.feature_px, device, amp), 1)
         with autocast(device, amp):  # the loop as the pipeline computes: AMP on a GPU
             loop = bf.per_image_loop(net, shards[0], sizes.loop_images, sizes.feature_px, device)
         res["per_image_loop"] = round(loop, 1)
