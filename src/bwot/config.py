@@ -488,7 +488,7 @@ def _weights_problems(features: Any) -> list[str]:
             "nothing is downloaded). Put the file there, or run without them: features.weights: null "
             "(from scratch) or auto (use them when present)"
         ]
-    path = Path(os.path.expanduser(weights))
+    path = Path(weights)  # ~ already expanded by Config.from_mapping
     if path.is_dir():
         missing = [f"{m}.pt" for m in ("shapes", "sketches") if not (path / f"{m}.pt").is_file()]
         if missing:
