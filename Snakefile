@@ -13,7 +13,7 @@ import os
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
-from bwot.config import Config, ConfigError, preflight
+from bwot.config import Config, ConfigError, preflight, read_config_files
 
 min_version("9.0")
 
@@ -23,10 +23,11 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+CONFIG_FILES = workflow.overwrite_configfiles or ["config/config.yaml"]
 try:
-    CFG = Config.from_mapping(
-        config, sources=workflow.overwrite_configfiles or ["config/config.yaml"]
-    )
+    # each file within bwot's bounds (no alias bomb, no FIFO, no huge file) before `config` is walked
+    read_config_files(CONFIG_FILES)
+    CFG = Config.from_mapping(config, sources=CONFIG_FILES)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 if problems := preflight(CFG):

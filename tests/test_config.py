@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +14,7 @@ import yaml
 from conftest import REPO
 
 from bwot.config import (
+    MAX_CONFIG_BYTES,
     SECTION_TYPES,
     Config,
     ConfigError,
@@ -20,6 +23,8 @@ from bwot.config import (
     RenderConfig,
     defaults,
     preflight,
+    read_config_file,
+    read_config_files,
     schema,
     validate,
 )
@@ -248,3 +253,160 @@ def test_a_sweep_no_loss_reads_is_refused():
         Config.from_mapping(
             {"dataset": "builtin", "metric": {"losses": ["contrastive"]}, "sweep": {"lamb": [1]}}
         )
+
+
+# ------------------------------------------------------------------------------------- config files
+
+
+def test_read_config_file_reads_a_mapping_with_its_aliases(tmp_path):
+    path = tmp_path / "my.yaml"
+    path.write_text("dataset: builtin\nmetric:\n  sketch_widths: &w [64, 32]\n  shape_widths: *w\n")
+    data = read_config_file(path)
+    assert data["metric"]["shape_widths"] == [64, 32]
+    assert Config.from_mapping(data).metric.shape_widths == [64, 32]
+    (tmp_path / "empty.yaml").write_text("# nothing yet\n")
+    assert read_config_file(tmp_path / "empty.yaml") == {}
+    with pytest.raises(ConfigError, match=f"{tmp_path / 'none.yaml'}: no such file"):
+        read_config_file(tmp_path / "none.yaml")
+    (tmp_path / "list.yaml").write_text("- dataset\n")
+    with pytest.raises(ConfigError, match="holds a mapping of keys, not a list"):
+        read_config_file(tmp_path / "list.yaml")
+
+
+def test_read_config_file_refuses_what_is_not_a_regular_file_without_reading_it(tmp_path):
+    os.mkfifo(tmp_path / "fifo.yaml")  # no writer: a read would block
+    read_end, write_end = os.pipe()  # what a shell's <(...) gives: /dev/fd/N
+    try:
+        for path, kind in [
+            (tmp_path / "fifo.yaml", "a pipe or FIFO"),
+            (f"/dev/fd/{read_end}", "a pipe or FIFO"),
+            ("/dev/zero", "a character device"),
+            (tmp_path, "a directory"),
+        ]:
+            with pytest.raises(ConfigError) as info:
+                read_config_file(path)
+            assert f"{path}: not a regular file ({kind}): write the config to a file" in str(info.value)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_read_config_file_bounds_size_and_expansion(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("dataset: builtin\n" + "#" * MAX_CONFIG_BYTES)
+    with pytest.raises(ConfigError, match=f"{big}: larger than {MAX_CONFIG_BYTES} bytes"):
+        read_config_file(big)
+    laughs = ["a: &a [x, x, x, x, x, x, x, x, x, x]"] + [
+        f"{b}: &{b} [{', '.join([f'*{a}'] * 10)}]" for a, b in zip("abc", "bcd", strict=True)
+    ]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(laughs) + "\n")  # d: 10**4 x's; 12,349 nodes in all (keys counted)
+    with pytest.raises(ConfigError, match=f"{bomb}: its YAML expands to 12349 nodes .* alias bomb"):
+        read_config_file(bomb)
+    bomb.write_text("\n".join(laughs[:3]) + "\n")  # the same aliases, 1,237 nodes: a config
+    assert len(read_config_file(bomb)["c"]) == 10
+    long = tmp_path / "long.yaml"  # few nodes, a long value repeated: bounded in characters too
+    long.write_text(f"a: &a {'x' * 100_000}\nb: [{', '.join(['*a'] * 20)}]\n")
+    with pytest.raises(ConfigError, match="25 nodes and 2100002 characters"):
+        read_config_file(long)
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("a: &a [1, *a]\n")
+    with pytest.raises(ConfigError, match=f"{loop}: not a readable YAML file .*refers to the node that"):
+        read_config_file(loop)
+
+
+def test_read_config_files_merges_sections_in_order(tmp_path):
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text("dataset: builtin\nmetric: {steps: 3, lr: 0.1}\nseed: 1\n")
+    b.write_text("metric: {steps: 5}\nseed: 2\n")
+    assert read_config_files([a, b]) == {"dataset": "builtin", "metric": {"steps": 5, "lr": 0.1}, "seed": 2}
+    a.write_text("dataset: builtin\nmetric: 5\n")
+    with pytest.raises(ConfigError, match=rf"'metric' in {a} is an integer, not a mapping of keys \(as {b}"):
+        read_config_files([a, b])
+
+
+def test_messages_quote_values_short(tmp_path):
+    path = tmp_path / "my.yaml"
+    path.write_text(
+        f"dataset: builtin\nname: [{'x' * 50_000}]\nrender:\n  rig: {'y' * 50_000}\n  {'z' * 1000}: 1\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        Config.from_mapping(read_config_file(path), sources=[path])
+    message = str(info.value)
+    assert len(message) < 2000, message[:3000]
+    assert f"'render.rig' (in {path}): 'yyyy" in message and "yyy... is not one of" in message
+    assert f"'name' (in {path}): ['xxxx" in message and f"unknown key 'render.{'z' * 40}" in message
+    with pytest.raises(ConfigError) as info:
+        MetricConfig(device="q" * 10_000)
+    assert len(str(info.value)) < 500
+    with pytest.raises(ConfigError) as info:  # two problems an item: all kept, the first 50 listed
+        validate({"dataset": "builtin", "metric": {"losses": [[i] for i in range(3000)] + [[1.0]]}})
+    assert len(info.value.problems) == 6003 and str(info.value).endswith("\n  ... and 5953 more")
+    assert "'metric.losses': [1.0] appears more than once" in info.value.problems  # JSON: 1 == 1.0
+
+
+def test_a_key_is_named_in_the_file_that_sets_it(tmp_path):
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text("dataset: builtin\nmetric:\n  seeds: [1, -2]\n  lamb: 1.0\n  zzz: 1\n")
+    b.write_text("metric:\n  lamb: -1.0\n  zzz: 2\nsweep:\n  gamma: [0.0]\n")
+    with pytest.raises(ConfigError) as info:
+        Config.from_mapping(read_config_files([a, b]), sources=[a, b])
+    problems = info.value.problems
+    assert f"'metric.seeds.1' (in {a}): -2 is less than the minimum of 0" in problems
+    assert f"'metric.lamb' (in {b}): -1.0 is less than or equal to the minimum of 0" in problems  # b's value
+    assert f"'sweep.gamma.0' (in {b}): 0.0 is less than or equal to the minimum of 0" in problems
+    assert f"unknown key 'metric.zzz' (in {a}, {b})" in problems  # every file that writes it
+
+
+def test_numbers_are_finite():
+    for value in (math.nan, math.inf, -math.inf):
+        with pytest.raises(ConfigError, match=rf"'metric.margin': {value} is not a finite number"):
+            MetricConfig(margin=value)
+        with pytest.raises(
+            ConfigError, match=rf"'sweep.lamb.1' \(from --config or the defaults\): {value} is"
+        ):
+            validate({"dataset": "builtin", "sweep": {"lamb": [1.0, value]}}, sources=["none.yaml"])
+    assert MetricConfig(margin=10**30).margin == 10**30  # an integer is a number, and finite
+
+
+@pytest.mark.parametrize("seeds", [{"seed": 2**32}, {"seed": 10**29}, {"metric": {"seeds": [0, 2**32]}}])
+def test_seeds_are_what_numpy_and_torch_accept(seeds):
+    with pytest.raises(ConfigError, match="is greater than the maximum of 4294967295"):
+        Config.from_mapping({"dataset": "builtin", **seeds})
+    cfg = Config.from_mapping({"dataset": "builtin", "seed": 2**32 - 1, "metric": {"seeds": [0, 2**32 - 1]}})
+    assert cfg.metric_seeds == [0, 2**32 - 1]
+
+
+# -------------------------------------------------------------------------------------------- sweeps
+
+
+def test_sweep_values_are_checked_against_their_keys_schema():
+    def problems(sweep):
+        with pytest.raises(ConfigError) as info:
+            Config.from_mapping({"dataset": "builtin", "sweep": sweep})
+        return info.value.problems
+
+    assert problems({"steps": [3.0]}) == ["'sweep.steps.0': 3.0 is not of type 'integer'"]
+    assert problems({"sinkhorn_tol": [None]}) == ["'sweep.sinkhorn_tol.0': None is not of type 'number'"]
+    assert problems({"lamb": [1, 1.0]}) == ["'sweep.lamb': 1.0 appears more than once"]
+    assert problems({"detach_plan": [True, 1]}) == ["'sweep.detach_plan.1': 1 is not of type 'boolean'"]
+    (too_many,) = problems({"lamb": [i + 0.5 for i in range(1001)]})
+    assert too_many.startswith("'sweep.lamb': 1001 values, more than 1000 (at most 1000 values a key")
+    cfg = Config.from_mapping({"dataset": "builtin", "sweep": {"detach_plan": [True, False]}})
+    assert [p.label for p in cfg.sweep_points()] == ["true"]  # false is the run's own
+
+
+def test_sweep_points_are_planned_once_and_found_by_label():
+    values = [i + 0.5 for i in range(1000)]
+    cfg = Config.from_mapping({"dataset": "builtin", "sweep": {"lamb": values, "margin": [1.0, 2.0]}})
+    points = cfg.sweep_points()
+    assert [(p.key, p.value) for p in points] == [("lamb", v) for v in values] + [("margin", 2.0)]
+    assert all(cfg.sweep_point(p.key, p.label) is p for p in points)
+    assert points[0].losses == ["ot"] and points[0].losses is not points[1].losses
+    points.clear()  # the caller's copy
+    assert len(cfg.sweep_points()) == 1001
+    with pytest.raises(
+        KeyError, match=r"no sweep point lamb/7 in the config \(points: lamb/0.5, .* in all\)"
+    ):
+        cfg.sweep_point("lamb", "7")
+    assert cfg.sweep_metric("lamb", 3.5).lamb == 3.5

@@ -117,6 +117,27 @@ def test_missing_weights_file_stops_before_any_job(workflow_dir, tmp_path):
     )
 
 
+def test_non_finite_value_is_named(workflow_dir):
+    _stops_before_any_job(
+        workflow_dir,
+        "'metric.lamb' (in config/config.yaml): nan is not a finite number",
+        **{"metric.lamb": float("nan")},
+    )
+
+
+def test_alias_bomb_configfile_is_refused_before_it_is_expanded(workflow_dir):
+    """A "billion laughs" given with --configfile: Snakemake keeps its aliases shared, and bwot reads the
+    file within its bounds before walking `config`."""
+    lines = ["dataset: builtin", "a: &a [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi", strict=True)]
+    bomb = workflow_dir / "bomb.yaml"
+    bomb.write_text("\n".join([*lines, "name: *i"]) + "\n")  # 9**9 x's, quoted whole by a type error
+    proc = run_snakemake(workflow_dir, "-n", "--configfile", str(bomb), check=False, timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "bomb.yaml: its YAML expands to" in out and "alias bomb" in out, out
+    assert len(out) < 3000, out[:3000]
+
+
 def test_conda_env_installs_what_pyproject_needs():
     """envs/bwot.yaml (for --sdm conda) lists the project's runtime requirements, the same pins."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]

@@ -8,7 +8,9 @@ defaults, unknown keys are an error). `preflight(cfg)` finds, before any job run
 missing dataset root, weights that are not there, a gallery loss that is not trained, a feature layer the
 backbone does not have.
 
-This module is imported by the Snakefile when it parses: it does not import torch.
+Config files are read by `read_config_file` only (bounded: a regular file of at most MAX_CONFIG_BYTES
+whose YAML, aliases expanded, has at most MAX_CONFIG_NODES nodes). This module is imported by the Snakefile
+when it parses: it does not import torch.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import dataclasses
 import difflib
 import functools
 import hashlib
+import itertools
 import json
+import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+import stat
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +51,152 @@ PROTOCOL_KEYS = {
 }  # fmt: skip
 
 
+# bounds of a config file: far above any real config (a few KB, a few hundred nodes), far below harm
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_NODES = 10_000
+QUOTE_CHARS = 80  # a value quoted in a message is cut to this many characters
+MAX_LISTED = 50  # problems a ConfigError's message lists (all are in .problems)
+
+
 class ConfigError(ValueError):
     """A config that cannot be used; the message names every offending key and what to do."""
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems[:MAX_LISTED])
+        if len(self.problems) > MAX_LISTED:
+            lines += f"\n  ... and {len(self.problems) - MAX_LISTED} more"
         super().__init__(f"config: {len(self.problems)} problem(s):\n{lines}")
+
+
+# ----------------------------------------------------------------------------------------- config files
+
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a pipe or FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A config file's mapping ({} when empty); ConfigError naming the file when it is not a regular file,
+    is larger than MAX_CONFIG_BYTES, is not UTF-8 YAML, expands (aliases counted) to more than
+    MAX_CONFIG_NODES nodes or MAX_CONFIG_BYTES of text, refers to itself, or is not a mapping.
+
+    Every config file is read here: nothing blocks (a FIFO is refused before it is opened) and nothing
+    grows past the bounds (a YAML alias bomb is refused before it is expanded)."""
+    name = os.fspath(path)
+
+    def refuse(problem: str) -> ConfigError:
+        return ConfigError([f"{name}: {problem}"])
+
+    try:
+        info = os.stat(name)  # stat does not open: a FIFO or a device is refused without a read
+        if not stat.S_ISREG(info.st_mode):
+            raise refuse(_not_regular(info.st_mode))
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # replaced since the stat
+                raise refuse(_not_regular(os.fstat(f.fileno()).st_mode))
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise refuse("no such file") from None
+    except OSError as err:
+        raise refuse(f"cannot be read ({err.strerror or err})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise refuse(f"larger than {MAX_CONFIG_BYTES} bytes: not a config file (a config is a few KB)")
+    loader = None
+    try:
+        loader = yaml.SafeLoader(data.decode("utf-8"))
+        loader.name = name  # YAML's messages name the file
+        node = loader.get_single_node()
+        if node is None:
+            return {}
+        nodes, chars = _expanded_size(node, {}, set())
+        if nodes > MAX_CONFIG_NODES or chars > MAX_CONFIG_BYTES:
+            raise refuse(
+                f"its YAML expands to {nodes} nodes and {chars} characters (more than {MAX_CONFIG_NODES} "
+                f"nodes or {MAX_CONFIG_BYTES} characters): it looks like an alias bomb (anchors & "
+                "and aliases * nested to repeat a value exponentially)"
+            )
+        content = loader.construct_document(node)
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise refuse(f"not a readable YAML file ({_clip(' '.join(str(err).split()), 300)})") from None
+    except RecursionError:
+        raise refuse("not a readable YAML file (nested too deeply)") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    if not isinstance(content, dict):
+        raise refuse(f"a config file holds a mapping of keys, not a {type(content).__name__}")
+    return content
+
+
+def read_config_files(paths: Iterable[str | os.PathLike[str]]) -> dict[str, Any]:
+    """Config files merged in order (read_config_file each): a later file's keys win, section by section,
+    as Snakemake merges its --configfile files. ConfigError when a file gives a section keys that an
+    earlier file set to a single value."""
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for path in paths:
+        for key, value in read_config_file(path).items():
+            if isinstance(value, dict) and key in merged and not isinstance(merged[key], dict):
+                raise ConfigError([
+                    f"'{_clip(str(key), QUOTE_CHARS)}' in {origin[key]} is {_kind(merged[key])}, not a "
+                    f"mapping of keys (as {os.fspath(path)} gives it)"
+                ])  # fmt: skip
+            both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+            merged[key] = {**merged[key], **value} if both else value
+            origin[key] = os.fspath(path)
+    return merged
+
+
+def _not_regular(mode: int) -> str:
+    kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a plain file")
+    return f"not a regular file ({kind}): write the config to a file"
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, tuple[int, int]], open_: set[int]) -> tuple[int, int]:
+    """Nodes and scalar characters of `node` with every alias expanded, each shared node counted once
+    (memo): linear in the file, however large the expansion. ConstructorError for a node inside itself."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in open_:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            "an alias refers to the node that contains it (a recursive structure)",
+            node.start_mark,
+        )
+    if isinstance(node, yaml.ScalarNode):
+        size = (1, len(node.value))
+    else:
+        open_.add(key)
+        children = node.value if isinstance(node, yaml.SequenceNode) else [n for kv in node.value for n in kv]
+        parts = [_expanded_size(child, memo, open_) for child in children]
+        open_.discard(key)
+        size = (1 + sum(n for n, _ in parts), sum(c for _, c in parts))
+    memo[key] = size
+    return size
+
+
+def _clip(text: str, limit: int = QUOTE_CHARS) -> str:
+    """`text`, cut to `limit` characters with '...' when longer."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _quote(value: Any) -> str:
+    """A value as a message quotes it: its repr, cut to QUOTE_CHARS."""
+    return _clip(repr(value))
+
+
+def _kind(value: Any) -> str:
+    """'an integer', 'a string', ... : what a YAML value is, in words."""
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list"}
+    return "null" if value is None else names.get(type(value), f"a {type(value).__name__}")
 
 
 @functools.cache
@@ -64,8 +208,20 @@ def schema() -> dict[str, Any]:
     metric, report = spec["properties"]["metric"]["properties"], spec["properties"]["report"]["properties"]
     metric["losses"]["items"]["enum"] = list(LOSSES)
     report["gallery_loss"]["enum"] = [None, *LOSSES]
-    spec["properties"]["sweep"]["propertyNames"]["enum"] = sweepable_keys(metric)
+    sweep = spec["properties"]["sweep"]
+    sweep["propertyNames"]["enum"] = sweepable_keys(metric)
+    # each swept key's values are checked against the key's own schema (not null: a point has a value)
+    sweep["properties"] = {
+        key: {**sweep["additionalProperties"], "items": _sweep_items(metric[key])}
+        for key in sweep["propertyNames"]["enum"]
+    }
     return spec
+
+
+def _sweep_items(prop: Mapping[str, Any]) -> dict[str, Any]:
+    kinds = [prop["type"]] if isinstance(prop["type"], str) else prop["type"]
+    items = {k: v for k, v in prop.items() if k not in ("default", "description") and not k.startswith("x-")}
+    return items | {"type": [k for k in kinds if k != "null"]}
 
 
 def sweepable_keys(metric: Mapping[str, Any]) -> list[str]:
@@ -120,24 +276,59 @@ def defaults(section: str | None = None) -> dict[str, Any]:
     return out | {s: defaults(s) for s in SECTIONS}
 
 
-# JSON Schema counts 30.0 as an integer; a count or a size written as a float is a mistake here.
+def _unique_items(validator: Any, unique: bool, instance: Any, spec: Mapping[str, Any]) -> Iterable[Any]:
+    """uniqueItems in linear time (jsonschema's own check is quadratic for items it cannot sort, such as
+    booleans among numbers): items are compared by a hashable form with JSON's equality."""
+    if not unique or not validator.is_type(instance, "array"):
+        return
+    seen: set[Any] = set()
+    try:
+        for item in instance:
+            key = _json_key(item)
+            if key in seen:
+                yield jsonschema.ValidationError(f"{_quote(item)} appears more than once")
+                return
+            seen.add(key)
+    except TypeError:  # an item of no JSON type and no hash
+        yield from jsonschema.Draft202012Validator.VALIDATORS["uniqueItems"](
+            validator, unique, instance, spec
+        )
+
+
+def _json_key(value: Any) -> Any:
+    """A hashable form of a YAML value, equal for values JSON calls equal (1 and 1.0; not true and 1)."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, list):
+        return ("list", tuple(_json_key(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", frozenset((k, _json_key(v)) for k, v in value.items()))
+    return ("value", value)
+
+
+# JSON Schema counts 30.0 as an integer; a count or a size written as a float is a mistake here. A number
+# is finite: NaN and infinities (YAML's .nan, .inf) would only fail at run time.
 _Validator = jsonschema.validators.extend(
     jsonschema.Draft202012Validator,
-    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
-        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
-    ),
-)
+    validators={"uniqueItems": _unique_items},
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many({
+        "integer": lambda _, value: isinstance(value, int) and not isinstance(value, bool),
+        "number": lambda _, value: (isinstance(value, int) and not isinstance(value, bool))
+        or (isinstance(value, float) and math.isfinite(value)),
+    }),
+)  # fmt: skip
 
 
-def validate(config: Mapping[str, Any], sources: Iterable[str] = ()) -> dict[str, Any]:
+def validate(config: Mapping[str, Any], sources: Iterable[str | os.PathLike[str]] = ()) -> dict[str, Any]:
     """A copy of `config` with every default filled in; ConfigError naming each bad key otherwise.
 
     `sources` (config file paths) are searched to say where an offending key was written.
     """
     spec = schema()
-    errors = sorted(_Validator(spec).iter_errors(dict(config)), key=lambda e: e.path)
+    errors = sorted(_Validator(spec).iter_errors(dict(config)), key=_path_order)
     if errors:
-        raise ConfigError([_describe(e, spec, list(sources)) for e in errors])
+        docs = [(os.fspath(src), _read_quietly(src)) for src in sources]
+        raise ConfigError([_describe(e, spec, docs) for e in errors])
     filled = {k: copy.deepcopy(v) for k, v in config.items()}
     for key in TOP_LEVEL:
         filled.setdefault(key, defaults().get(key))
@@ -146,27 +337,54 @@ def validate(config: Mapping[str, Any], sources: Iterable[str] = ()) -> dict[str
     return filled
 
 
-def _describe(error: jsonschema.ValidationError, spec: dict, sources: list[str]) -> str:
+def _path_order(error: jsonschema.ValidationError) -> list[tuple[int, int, str]]:
+    """Errors in key order, list items by index (a YAML key may be a number: no str/int comparison)."""
+    return [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in error.path]
+
+
+def _read_quietly(path: str | os.PathLike[str]) -> Any:
+    try:
+        return read_config_file(path)
+    except ConfigError:
+        return None
+
+
+def _describe(error: jsonschema.ValidationError, spec: dict, docs: list[tuple[str, Any]]) -> str:
     """One line per problem: the key, where it was written, what is wrong, and the closest valid key."""
-    where = ".".join(str(p) for p in error.path)
+    path = list(error.path)
+    where = _clip(".".join(str(p) for p in path), 2 * QUOTE_CHARS)
     if error.validator == "additionalProperties":
-        allowed = list(_subschema(spec, error.path).get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed))
+        allowed = list(_subschema(spec, path).get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed), key=str)
         lines = []
         for key in unknown:
-            full = f"{where}.{key}" if where else key
-            guess = difflib.get_close_matches(key, allowed, n=1)
+            full = _clip(f"{where}.{key}" if where else str(key), 2 * QUOTE_CHARS)
+            guess = difflib.get_close_matches(str(key), allowed, n=1) if len(str(key)) <= QUOTE_CHARS else []
             hint = f"; did you mean '{(where + '.') if where else ''}{guess[0]}'?" if guess else ""
-            lines.append(f"unknown key '{full}'{_found_in(full, sources)}{hint}")
+            lines.append(f"unknown key '{full}'{_found_in([*path, key], docs, every=True)}{hint}")
         return "\n  - ".join(lines)
+    found = _found_in(path, docs)
     if error.validator == "pattern":
-        rule = _subschema(spec, error.path).get("description", f"must match {error.validator_value}")
-        return f"'{where}'{_found_in(where, sources)}: {error.instance!r} is not allowed ({rule})"
+        rule = _subschema(spec, path).get("description", f"must match {error.validator_value}")
+        return f"'{where}'{found}: {_quote(error.instance)} is not allowed ({rule})"
     if error.validator == "enum":
-        return (
-            f"'{where}'{_found_in(where, sources)}: {error.instance!r} is not one of {error.validator_value}"
-        )
-    return f"'{where or '(top level)'}'{_found_in(where, sources)}: {error.message}"
+        return f"'{where}'{found}: {_quote(error.instance)} is not one of {error.validator_value}"
+    if error.validator == "type" and error.validator_value == "object" and len(path) == 1:
+        return f"'{where}'{found}: {_quote(error.instance)} is {_kind(error.instance)}, not a mapping of keys"
+    return f"'{where or '(top level)'}'{found}: {_message(error)}"
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message of `error`, with the value quoted short (and NaN, inf said plainly)."""
+    value = error.instance
+    if error.validator == "type" and isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a finite number"
+    if error.validator == "maxItems":
+        why = f" ({error.schema['description']})" if "description" in error.schema else ""
+        return f"{len(value)} values, more than {error.validator_value}{why}"
+    text = repr(value)
+    message = error.message.replace(text, _quote(value)) if len(text) > QUOTE_CHARS else error.message
+    return _clip(message, 4 * QUOTE_CHARS)
 
 
 def _subschema(spec: dict, path: Iterable[Any]) -> dict:
@@ -176,23 +394,27 @@ def _subschema(spec: dict, path: Iterable[Any]) -> dict:
     return node
 
 
-def _found_in(key: str, sources: list[str]) -> str:
-    """' (in FILE)' for the config files that set `key`, or ' (from --config)' when none does."""
-    files = [str(src) for src in sources if _has_key(src, key.split("."))]
+def _found_in(path: Sequence[Any], docs: list[tuple[str, Any]], every: bool = False) -> str:
+    """' (in FILE)' for the config file whose value of the key at `path` is used (the last that sets it;
+    `every`: all that set it), ' (from --config or the defaults)' when none does."""
+    if not docs or not path:
+        return ""
+    files = [name for name, data in docs if _has_key(data, path)]
     if files:
-        return f" (in {', '.join(files)})"
-    return " (from --config or the defaults)" if sources else ""
+        return f" (in {', '.join(files if every else files[-1:])})"
+    return " (from --config or the defaults)"
 
 
-def _has_key(path: str, parts: list[str]) -> bool:
-    try:
-        node = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError):
-        return False
-    for part in parts:
-        if not isinstance(node, dict) or part not in node:
+def _has_key(data: Any, path: Sequence[Any]) -> bool:
+    """Whether a config file's mapping `data` holds the key (or list item) at `path`."""
+    node = data
+    for part in path:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
             return False
-        node = node[part]
     return True
 
 
@@ -248,7 +470,7 @@ def _check_section(self: Any) -> None:
     spec = schema()["properties"][self.section]
     errors = list(_Validator(spec).iter_errors(dataclasses.asdict(self)))
     if errors:
-        raise ConfigError([f"'{self.section}.{'.'.join(map(str, e.path))}': {e.message}" for e in errors])
+        raise ConfigError([f"'{self.section}.{'.'.join(map(str, e.path))}': {_message(e)}" for e in errors])
 
 
 def _from_mapping(cls: type, cfg: Mapping[str, Any] | Any) -> Any:
@@ -335,19 +557,13 @@ class Config:
             filled["features"]["weights"] = os.path.expanduser(filled["features"]["weights"])
         sections = {s: SECTION_TYPES[s].from_mapping(filled[s]) for s in SECTIONS}
         cfg = cls(**{k: filled[k] for k in TOP_LEVEL}, **sections)
-        problems = []
-        for key, values in cfg.sweep.items():  # every point must be a valid metric section
-            if not any(reads(loss, key) for loss in cfg.metric.losses):
-                problems.append(
-                    f"sweep.{key}: no loss of metric.losses {cfg.metric.losses} reads it: the sweep would "
-                    "train nothing (add a loss that reads it, or remove the key)"
-                )
-                continue
-            for value in values:
-                try:
-                    cfg.sweep_metric(key, value)
-                except ConfigError as err:
-                    problems += [f"sweep.{key}: {value!r}: {p}" for p in err.problems]
+        # each value was checked against its key's own schema (schema(): sweep.properties)
+        problems = [
+            f"sweep.{key}: no loss of metric.losses {cfg.metric.losses} reads it: the sweep would "
+            "train nothing (add a loss that reads it, or remove the key)"
+            for key in cfg.sweep
+            if not any(reads(loss, key) for loss in cfg.metric.losses)
+        ]
         if problems:
             raise ConfigError(problems)
         return cfg
@@ -366,26 +582,33 @@ class Config:
         """Every point of the one-at-a-time sweeps whose value is not the run's own (that one is the run).
 
         A point is trained for the losses that read its key (bwot.losses.registry.reads)."""
-        from bwot.losses.registry import reads
-
-        points = []
-        for key, values in self.sweep.items():
-            for value in values:
-                own = getattr(self.metric, key)
-                if value == own and isinstance(value, bool) == isinstance(own, bool):
-                    continue
-                losses = [loss for loss in self.metric.losses if reads(loss, key)]
-                if losses:
-                    points.append(SweepPoint(key, value, losses))
-        return points
+        return list(self._sweep_index.values())
 
     def sweep_point(self, key: str, label: str) -> SweepPoint:
-        """The point of `key` whose folder name is `label` (a KeyError names the known ones)."""
-        for point in self.sweep_points():
-            if point.key == key and point.label == label:
-                return point
-        known = [f"{p.key}/{p.label}" for p in self.sweep_points()]
-        raise KeyError(f"no sweep point {key}/{label} in the config (points: {', '.join(known) or 'none'})")
+        """The point of `key` whose folder name is `label` (a KeyError names some known ones)."""
+        point = self._sweep_index.get((key, label))
+        if point is not None:
+            return point
+        known = [f"{k}/{v}" for k, v in itertools.islice(self._sweep_index, 10)]
+        more = f", ... ({len(self._sweep_index)} in all)" if len(self._sweep_index) > len(known) else ""
+        raise KeyError(
+            f"no sweep point {key}/{label} in the config (points: {', '.join(known) or 'none'}{more})"
+        )
+
+    @functools.cached_property
+    def _sweep_index(self) -> dict[tuple[str, str], SweepPoint]:
+        """(key, label) -> point, in the config's order: built once, so planning a sweep is linear."""
+        from bwot.losses.registry import reads
+
+        index = {}
+        for key, values in self.sweep.items():
+            own = getattr(self.metric, key)
+            losses = [loss for loss in self.metric.losses if reads(loss, key)]
+            for value in values:
+                if losses and not (value == own and isinstance(value, bool) == isinstance(own, bool)):
+                    point = SweepPoint(key, value, list(losses))
+                    index[(key, point.label)] = point
+        return index
 
     def sweep_metric(self, key: str, value: Any) -> Any:
         """The metric section of a sweep point (checked: a value the key cannot take is a ConfigError)."""
@@ -503,6 +726,8 @@ def _weights_problems(features: Any) -> list[str]:
 
 __all__ = [
     "JOB_LISTS",
+    "MAX_CONFIG_BYTES",
+    "MAX_CONFIG_NODES",
     "PROTOCOL_KEYS",
     "SECTIONS",
     "SECTION_TYPES",
@@ -519,6 +744,8 @@ __all__ = [
     "full_section",
     "job_params",
     "preflight",
+    "read_config_file",
+    "read_config_files",
     "schema",
     "validate",
 ]

@@ -12,9 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bwot.config import PROTOCOL_KEYS, validate
+from bwot.config import PROTOCOL_KEYS, read_config_file, validate
 from bwot.datasets.layouts import SHREC13, SHREC14
 from bwot.datasets.manifest import read_manifest
 from bwot.io import PathLike
@@ -125,8 +123,8 @@ def read_json(path: PathLike) -> dict[str, Any]:
 
 
 def read_yaml(path: PathLike) -> dict[str, Any]:
-    """A YAML file as a dict (an empty file: {})."""
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    """A config file as a dict (an empty file: {}), read within bwot.config.read_config_file's bounds."""
+    return read_config_file(path)
 
 
 def _show(value: Any) -> str:
