@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         skip = pytest.mark.skip(reason="needs a CUDA device")
         for item in gpu:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _forget_log_handlers() -> Iterator[None]:
+    """`bwot.cli.main` logs to the stderr of the test that called it (`setup_logging`), which is closed
+    after that test: its handlers go with it, so a later test that logs prints no logging error."""
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if type(h) in (logging.StreamHandler, logging.FileHandler)]:
+        root.removeHandler(handler)
+        handler.close()
 
 
 def _real_data_dir() -> Path:

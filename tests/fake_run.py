@@ -4,6 +4,11 @@ sketch CNN, a metric model, shape features and the retrieval index of loss `ot` 
 
 from __future__ import annotations
 
+import atexit
+import logging
+import shutil
+import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +106,31 @@ def make_run(root: Path) -> Path:
         seed=0,
     )
     return run
+
+
+_BUILT: list[Path] = []  # the workflow folder of the run built once per test session
+
+
+def copy_run(root: Path) -> Path:
+    """results/fake/ of the workflow folder `root`: a copy of `make_run`'s run (and its sketch PNGs), built
+    once per test session (building takes seconds, copying a fraction of one)."""
+    if not _BUILT:
+        built = Path(tempfile.mkdtemp(prefix="bwot-fake-run-"))
+        atexit.register(shutil.rmtree, built, ignore_errors=True)
+        logging.disable(logging.INFO)  # a handler of an earlier test may write to a closed stream
+        try:
+            make_run(built)
+        finally:
+            logging.disable(logging.NOTSET)
+        _BUILT.append(built)
+    shutil.copytree(_BUILT[0], root, dirs_exist_ok=True)
+    return root / "results" / "fake"
+
+
+def zip_bomb(path: Path, megabytes: int = 200) -> Path:
+    """A zip of `megabytes` MB of zeros, deflated to a few hundred KB (written in 1 MB pieces)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive, archive.open("model/data/0", "w") as f:
+        zeros = bytes(1 << 20)
+        for _ in range(megabytes):
+            f.write(zeros)
+    return path

@@ -9,21 +9,27 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import pickle
 import re
 import shutil
+import zipfile
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from fake_run import CLASSES, N_MODELS, SKETCHES, SKIPPED, make_run
+import torch
+import uvicorn
+from fake_run import CLASSES, N_MODELS, SKETCHES, SKIPPED, make_run, zip_bomb
 from PIL import Image
 
 from bwot.cli import main
 from bwot.evaluation.evaluate import DistanceMatrix
 from bwot.evaluation.metrics import stable_argsort_rows
 from bwot.features.extract import extract_features
+from bwot.io import CheckpointError, load_torch
 from bwot.metric import MetricNets, load_metric_model, save_metric_model
 from bwot.query import Retriever, read_index
 from bwot.query.index import THUMBNAIL
@@ -177,3 +183,135 @@ def test_query_command_errors_are_one_line(fake_run, capsys, sketch, args, messa
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("bwot query: error: "), err
     assert re.search(message, err), err
+
+
+# ------------------------------------------------------------------- damaged indexes and the models they name
+
+
+def _damaged_copy(fake_run: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the run (its workflow folder) to damage: (run folder, index file)."""
+    shutil.copytree(fake_run.parent.parent, tmp_path, dirs_exist_ok=True)
+    run = tmp_path / "results" / "fake"
+    return run, run / "index" / "ot.h5"
+
+
+def test_an_index_is_refused_with_every_problem_of_its_targets(fake_run, tmp_path):
+    _run, index = _damaged_copy(fake_run, tmp_path)
+    with h5py.File(index, "r+") as f:
+        f["embeddings"][2, 0] = np.nan
+        f["embeddings"][5] = -np.inf
+        f["labels"][1] = -5
+        f["ids"][3] = "m0"
+        f["ids"][7] = ""
+    with pytest.raises(ValueError) as err:
+        read_index(index)
+    message = str(err.value)
+    assert message.startswith(f"{index}: a damaged retrieval index: ") and "\n" not in message
+    assert "embeddings not finite (NaN or inf) for 2 of 8 targets: m2, m6" in message
+    assert "labels outside 0..2 (the 3 classes) for 1 of 8 targets: m1 (label -5)" in message
+    assert "empty ids for 1 of 8 targets" in message and "ids repeated: m0" in message
+
+
+def test_many_bad_targets_are_counted_and_the_first_few_named(fake_run, tmp_path):
+    _run, index = _damaged_copy(fake_run, tmp_path)
+    with h5py.File(index, "r+") as f:
+        f["embeddings"][:, 1] = np.nan
+    with pytest.raises(ValueError, match=r"for 8 of 8 targets: m0, m1, m2, m3, m5, \.\.\.$"):
+        read_index(index)
+
+
+def test_an_index_is_refused_with_every_missing_or_misshapen_part(fake_run, tmp_path):
+    _run, index = _damaged_copy(fake_run, tmp_path)
+    with h5py.File(index, "r+") as f:
+        del f["thumbnails"], f["skipped_ids"], f.attrs["n_skipped"]
+    with pytest.raises(ValueError) as err:
+        read_index(index)
+    assert str(err.value) == (
+        f"{index}: a damaged retrieval index: no 'skipped_ids' dataset; no 'thumbnails' dataset; "
+        "no 'n_skipped' attribute"
+    )
+    _run, index = _damaged_copy(fake_run, tmp_path / "2")
+    with h5py.File(index, "r+") as f:
+        labels = f["labels"][()]
+        del f["labels"]
+        f["labels"] = labels.astype(np.float32)
+        f.attrs["distance"] = "manhattan"
+    with pytest.raises(ValueError) as err:
+        read_index(index)
+    assert "labels must be a 1-D integer array, not float32 (8,)" in str(err.value)
+    assert "unknown distance 'manhattan' (expected one of euclidean, cosine)" in str(err.value)
+
+
+def test_model_paths_must_stay_in_the_run_folder_after_symlinks(fake_run, tmp_path):
+    run, index = _damaged_copy(fake_run, tmp_path)
+    model = run / "metric" / "ot" / "seed-0" / "model.pt"
+    outside = tmp_path / "outside.pt"
+    model.replace(outside)
+    model.symlink_to(outside)  # the same bytes, so the checksum agrees
+    with pytest.raises(ValueError) as err:
+        Retriever(run)
+    assert str(err.value) == (
+        f"{index}: refused: its metric model '../metric/ot/seed-0/model.pt' is {outside.resolve()}, "
+        f"outside the run folder {run.resolve()}"
+    )
+
+
+def test_the_metric_model_must_fit_the_index_and_the_backbone(fake_run, tmp_path):
+    index = read_index(fake_run / "index" / "ot.h5")
+    model = tmp_path / "model.pt"
+    save_metric_model(model, MetricNets(256, 512, [32], [32], 4), {"loss": "contrastive"})
+    with pytest.raises(ValueError) as err:
+        index.check_models(load_metric_model(model), feature_dim=512)
+    assert str(err.value) == (
+        f"{index.path}: its metric model {index.files['metric_model']} does not fit it: it was trained with "
+        "loss 'contrastive', the index is of loss 'ot'; it embeds to 4 dimensions, the index's targets have "
+        "8; it takes sketch features of 256 dimensions, the backbone gives 512"
+    )
+    index.check_models(load_metric_model(index.files["metric_model"]), feature_dim=512)  # its own: fits
+
+
+def test_serve_refuses_to_start_on_a_damaged_index(fake_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: pytest.fail("serve started"))
+    run, index = _damaged_copy(fake_run, tmp_path)
+    with h5py.File(index, "r+") as f:
+        f["labels"][0] = 999
+    assert main(["serve", "--run", str(run), "--port", "0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (
+        f"bwot serve: error: {index}: a damaged retrieval index: labels outside 0..2 (the 3 classes) for "
+        "1 of 8 targets: m0 (label 999)"
+    )
+
+
+# ---------------------------------------------------------------------------- model files that are not
+
+
+def test_random_bytes_are_a_corrupt_file_and_a_pickle_global_is_unsafe(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(
+        CheckpointError, match=r"junk\.pt: not a bwot metric model: unreadable or corrupt"
+    ) as err:
+        load_torch(junk, "bwot metric model")
+    assert "could run code" not in str(err.value)
+    unsafe = tmp_path / "unsafe.pt"
+    unsafe.write_bytes(pickle.dumps(os.getcwd, protocol=2))  # a GLOBAL: a pickle naming a function
+    with pytest.raises(CheckpointError, match=r"unsafe\.pt: refused: .* which could run code"):
+        load_torch(unsafe, "bwot metric model")
+
+
+def test_a_zip_bomb_is_refused_from_its_directory_alone(tmp_path, monkeypatch):
+    bomb = zip_bomb(tmp_path / "bomb.pt")
+    small = tmp_path / "small.pt"  # a small entry, but deflated 1000 to 1: torch never writes that
+    with zipfile.ZipFile(small, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("model/data/0", bytes(1 << 20))
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda *a, **k: pytest.fail("an entry was decompressed"))
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load was called"))
+    with pytest.raises(CheckpointError) as err:
+        load_torch(bomb, "bwot metric model")
+    assert str(err.value).startswith(
+        f"{bomb}: refused: not a bwot metric model but a zip bomb: its entries declare 209715200 bytes "
+        f"uncompressed in a file of {bomb.stat().st_size} bytes"
+    )
+    with pytest.raises(CheckpointError, match=r"zip bomb: .*compressed entries such as model/data/0"):
+        load_torch(small, "bwot metric model")

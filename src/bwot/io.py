@@ -99,9 +99,11 @@ class CheckpointError(ValueError):
 def load_torch(path: PathLike, what: str, map_location: Any = "cpu") -> Any:
     """`torch.load(path, weights_only=True)`: tensors and plain values only, never arbitrary objects.
 
-    Anything else (a pickle that would build other objects, which could run code; a truncated, corrupt or
-    foreign file) is a CheckpointError naming the file, what it should have been (`what`, e.g. "bwot
-    metric model") and why; it never suggests turning the check off.
+    Anything else is a CheckpointError naming the file, what it should have been (`what`, e.g. "bwot
+    metric model") and why; it never suggests turning the check off: a pickle that would build other
+    objects (which could run code), a zip whose entries would inflate far beyond the file (a zip bomb:
+    refused from the zip directory alone, before anything is decompressed), a truncated, corrupt or
+    foreign file.
     """
     import pickle
     import warnings
@@ -110,20 +112,60 @@ def load_torch(path: PathLike, what: str, map_location: Any = "cpu") -> Any:
 
     if not Path(path).is_file():
         raise CheckpointError(path, f"no such file (expected a {what})")
+    check_zip_sizes(path, what)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # pickle protocol notes of the unpickler
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
+        detail = _unpickler_detail(exc)
+        if "global" not in detail.lower():  # garbage the unpickler stopped at, not a refused object
+            raise CheckpointError(
+                path, f"not a {what}: unreadable or corrupt (not a torch file: {detail})"
+            ) from None
         raise CheckpointError(
             path,
             f"refused: not a {what} but a pickle of Python objects other than tensors and plain values, "
-            f"which could run code when loaded; bwot loads only safe files ({_unpickler_detail(exc)})",
+            f"which could run code when loaded; bwot loads only safe files ({detail})",
         ) from None
     except Exception as exc:  # a zip torch cannot read, garbage, a truncated file, ...
         raise CheckpointError(
             path, f"not a {what}: unreadable or corrupt ({type(exc).__name__}: {str(exc)[:200]})"
         ) from None
+
+
+ZIP_SLACK = 1 << 20  # bytes a torch zip's entries may declare beyond twice the file's size
+ZIP_MAX_RATIO = 20  # the largest inflation ratio of one compressed entry (torch stores entries as is)
+
+
+def check_zip_sizes(path: PathLike, what: str) -> None:
+    """A CheckpointError when `path` is a zip (torch's file format) whose entries declare far more than the
+    file holds: torch.save stores entries uncompressed, so their total is about the file's size; a zip
+    bomb declares gigabytes in a few megabytes. Reads the zip directory only, never decompresses."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(path, f"not a {what}: unreadable or corrupt zip ({exc})") from None
+    size = os.path.getsize(path)
+    declared = sum(entry.file_size for entry in entries)
+    inflating = [
+        entry.filename
+        for entry in entries
+        if entry.compress_type != zipfile.ZIP_STORED
+        and entry.file_size > ZIP_MAX_RATIO * max(1, entry.compress_size)
+    ]
+    if declared > 2 * size + ZIP_SLACK or inflating:
+        named = f", compressed entries such as {inflating[0]}" if inflating else ""
+        raise CheckpointError(
+            path,
+            f"refused: not a {what} but a zip bomb: its entries declare {declared} bytes uncompressed in a "
+            f"file of {size} bytes{named} (torch files store their entries uncompressed)",
+        )
 
 
 def _unpickler_detail(exc: BaseException) -> str:
@@ -135,11 +177,13 @@ def _unpickler_detail(exc: BaseException) -> str:
     return " ".join(lines)[:200] or type(exc).__name__
 
 
-def set_aside(path: PathLike) -> Path:
-    """Rename a file that cannot be used to `<name>.unusable-<n>` beside it (kept for inspection)."""
+def set_aside(path: PathLike, into: PathLike | None = None) -> Path:
+    """Move a file that cannot be used to `<name>.unusable-<n>` in folder `into` (default: beside it), kept
+    for inspection; return where it went."""
     path = Path(path)
+    folder = path.parent if into is None else Path(into)
     n = 1
-    while (target := path.with_name(f"{path.name}.unusable-{n}")).exists():
+    while (target := folder / f"{path.name}.unusable-{n}").exists():
         n += 1
     os.replace(path, target)
     return target

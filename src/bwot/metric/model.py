@@ -69,4 +69,7 @@ def load_metric_model(path: PathLike, device: str | torch.device = "cpu") -> Met
         nets.load_state_dict(blob["state_dict"])
     except (KeyError, TypeError, RuntimeError) as err:
         raise CheckpointError(path, f"a damaged bwot metric model ({type(err).__name__}: {err})") from None
-    return MetricModel(nets, blob.get("meta", {}), torch.device(device))
+    meta = blob.get("meta", {})
+    if not isinstance(meta, dict):
+        raise CheckpointError(path, f"a damaged bwot metric model (its meta is a {type(meta).__name__})")
+    return MetricModel(nets, meta, torch.device(device))

@@ -413,13 +413,14 @@ def _save_checkpoint(run: Run, step: int) -> None:
 def _resume(run: Run) -> None:
     """Load the checkpoint into the run; start afresh (with a warning) when it was written for other
     settings or data. A checkpoint that cannot be used (unsafe, corrupt, foreign) must not block every
-    rerun: it is set aside (renamed, kept for inspection) and the run starts afresh."""
+    rerun: it is set aside for inspection beside the checkpoints folder (which is removed when training
+    ends) and the run starts afresh."""
     try:
         blob = load_torch(run.checkpoint, "bwot training checkpoint", map_location=run.device)
         if not isinstance(blob, dict) or not {"fingerprint", "step", "nets", "rng"} <= set(blob):
             raise CheckpointError(run.checkpoint, "not a bwot training checkpoint (keys missing)")
     except CheckpointError as err:
-        kept = set_aside(run.checkpoint)
+        kept = set_aside(run.checkpoint, into=run.checkpoint.parent.parent)  # outlives checkpoints/
         log.warning("%s; set aside as %s, training starts afresh", err, kept)
         return
     if blob.get("fingerprint") != run.fingerprint:

@@ -13,6 +13,14 @@ views, no embedding; `evaluate` ranks them last, a query never returns them). Ro
 manifest's order (the order `evaluate` breaks ties in). Attributes: `format`, `loss`, `seed`,
 `distance`, `sketches` (JSON), `backbone` and `metric_model` (relative paths), `backbone_sha256`,
 `metric_model_sha256`, `view`, `n_targets` (the manifest's), `n_skipped`.
+
+An index is checked when it is read (`read_index`), since a damaged one would answer wrongly rather than
+fail: every dataset and attribute present, `embeddings` 2-D float and finite, `labels` integers naming a
+class, `ids` unique and non-empty, `thumbnails` (n, 96, 96) uint8, the distance one `evaluate` knows, and
+the two model paths inside the run folder (the index folder's parent, after symlinks). Before a query
+(`bwot.query.Retriever`), the model files must be those the index was built with (`check_files`) and the
+metric model must fit it (`check_models`: its loss, its output width, the backbone's feature width).
+Each failure is one ValueError naming the index file and every problem found.
 """
 
 from __future__ import annotations
@@ -24,8 +32,9 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import h5py
 import numpy as np
 from PIL import Image
 
@@ -37,10 +46,17 @@ from bwot.io import PathLike, h5_writer, open_h5, read_strings, set_attrs, write
 from bwot.report.gallery import read_shard_images
 from bwot.shards import read_skip_reports
 
+if TYPE_CHECKING:
+    from bwot.metric.model import MetricModel
+
 log = logging.getLogger(__name__)
 FORMAT = "bwot-index-v1"
 THUMBNAIL = 96  # pixels, square
 MODEL_FILES = ("backbone", "metric_model")  # the sketch side of a query: CNN, then metric network
+DATASETS = ("embeddings", "ids", "labels", "classes", "skipped_ids", "thumbnails")
+ATTRS = ("loss", "distance", "sketches", "n_targets", "n_skipped", *MODEL_FILES)
+ATTRS += tuple(f"{k}_sha256" for k in MODEL_FILES)
+NAMED = 5  # bad targets named in a message; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -87,6 +103,27 @@ class RetrievalIndex:
                     f"{self.path}: built from another {path} (the file changed since): rebuild the index "
                     "(snakemake builds it after train_metric)"
                 )
+
+    def check_models(self, metric: MetricModel, feature_dim: int) -> None:
+        """The metric model fits the index: trained with its loss (the model's own metadata), embedding to its
+        width, and taking the backbone's features (`feature_dim` wide); else a ValueError naming the index,
+        the model file and every mismatch."""
+        loss, index_loss = str(metric.meta.get("loss", "")), str(self.attrs.get("loss", ""))
+        out_dim, sketch_dim = int(metric.config["out_dim"]), int(metric.config["sketch_dim"])
+        problems = []
+        if loss != index_loss:
+            problems.append(f"it was trained with loss '{loss}', the index is of loss '{index_loss}'")
+        if out_dim != self.embeddings.shape[1]:
+            problems.append(
+                f"it embeds to {out_dim} dimensions, the index's targets have {self.embeddings.shape[1]}"
+            )
+        if sketch_dim != feature_dim:
+            problems.append(
+                f"it takes sketch features of {sketch_dim} dimensions, the backbone gives {feature_dim}"
+            )
+        if problems:
+            model = self.files["metric_model"]
+            raise ValueError(f"{self.path}: its metric model {model} does not fit it: {'; '.join(problems)}")
 
 
 def sha256(path: PathLike) -> str:
@@ -175,11 +212,15 @@ def build_index(
 
 
 def read_index(path: PathLike) -> RetrievalIndex:
-    """Read an index file; a ValueError naming the file when it is not one."""
+    """Read and check an index file; a ValueError naming the file and every problem when it is not a
+    usable index (see the module's docstring)."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: a folder, not a retrieval index file")
     with open_h5(path) as f:
         if f.attrs.get("format") != FORMAT:
             raise ValueError(f"{path}: not a bwot retrieval index (expected format '{FORMAT}')")
+        _refuse(path, layout_problems(f))
         try:
             attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
             index = RetrievalIndex(
@@ -195,9 +236,83 @@ def read_index(path: PathLike) -> RetrievalIndex:
                 digests={k: str(attrs[f"{k}_sha256"]) for k in MODEL_FILES},
                 attrs=attrs,
             )
-        except (KeyError, TypeError, ValueError) as err:  # a missing dataset or attribute, bad JSON
+        except (KeyError, TypeError, ValueError, AttributeError) as err:  # bad JSON, bad sketches section
             raise ValueError(f"{path}: a damaged retrieval index ({type(err).__name__}: {err})") from None
-    sizes = {len(index.ids), len(index.labels), len(index.embeddings)}
-    if len(index) == 0 or len(sizes) > 1 or index.embeddings.ndim != 2:
-        raise ValueError(f"{path}: a damaged retrieval index (no targets, or ids, labels, embeddings apart)")
+    _refuse(path, value_problems(index))
+    _refuse(path, path_problems(index), "refused")
     return index
+
+
+def _refuse(path: Path, problems: list[str], what: str = "a damaged retrieval index") -> None:
+    if problems:
+        raise ValueError(f"{path}: {what}: {'; '.join(problems)}")
+
+
+def layout_problems(f: h5py.File) -> list[str]:
+    """What an index file lacks or holds in the wrong shape or type: datasets, attributes, the distance."""
+    missing = [f"no '{name}' dataset" for name in DATASETS if not isinstance(f.get(name), h5py.Dataset)]
+    missing += [f"no '{name}' attribute" for name in ATTRS if name not in f.attrs]
+    if missing:
+        return missing
+    problems = []
+    emb, labels, thumbs = f["embeddings"], f["labels"], f["thumbnails"]
+    n = len(f["ids"])
+    if emb.ndim != 2 or emb.dtype.kind != "f":
+        problems.append(f"embeddings must be a 2-D float array, not {emb.dtype} {emb.shape}")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        problems.append(f"labels must be a 1-D integer array, not {labels.dtype} {labels.shape}")
+    strings = [k for k in ("ids", "classes", "skipped_ids") if h5py.check_string_dtype(f[k].dtype) is None]
+    problems += [f"'{k}' must hold strings, not {f[k].dtype}" for k in strings]
+    if thumbs.shape != (n, THUMBNAIL, THUMBNAIL) or thumbs.dtype != np.uint8:
+        problems.append(
+            f"thumbnails must be ({n}, {THUMBNAIL}, {THUMBNAIL}) uint8, not {thumbs.dtype} {thumbs.shape}"
+        )
+    if n == 0 or not (len(emb) == len(labels) == n):
+        problems.append(f"{n} ids, {len(labels)} labels and {len(emb)} embeddings: no targets, or apart")
+    distance = f.attrs["distance"]
+    if distance not in DISTANCES:
+        problems.append(f"unknown distance {distance!r} (expected one of {', '.join(DISTANCES)})")
+    return problems
+
+
+def value_problems(index: RetrievalIndex) -> list[str]:
+    """What is wrong in the values of a read index: embeddings not finite, labels naming no class, ids empty
+    or repeated (each with the first few targets concerned)."""
+    ids, problems = index.ids, []
+    bad = ~np.isfinite(index.embeddings).all(axis=1)
+    if bad.any():
+        problems.append(
+            f"embeddings not finite (NaN or inf) for {int(bad.sum())} of {len(ids)} targets: "
+            f"{_names(ids[bad])}"
+        )
+    bad = (index.labels < 0) | (index.labels >= len(index.classes))
+    if bad.any():
+        labels = _names(
+            np.array([f"{t} (label {x})" for t, x in zip(ids[bad], index.labels[bad], strict=True)])
+        )
+        problems.append(
+            f"labels outside 0..{len(index.classes) - 1} (the {len(index.classes)} classes) for "
+            f"{int(bad.sum())} of {len(ids)} targets: {labels}"
+        )
+    if (empty := int((np.char.str_len(ids.astype(str)) == 0).sum())) > 0:
+        problems.append(f"empty ids for {empty} of {len(ids)} targets")
+    unique, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        problems.append(f"ids repeated: {_names(unique[counts > 1])}")
+    return problems
+
+
+def path_problems(index: RetrievalIndex) -> list[str]:
+    """Model paths of an index that lead outside its run folder (the index folder's parent, symlinks
+    followed): an index may only name the run's own models."""
+    run = index.path.parent.parent.resolve()
+    return [
+        f"its {key.replace('_', ' ')} '{index.attrs[key]}' is {file}, outside the run folder {run}"
+        for key, file in index.files.items()
+        if not file.is_relative_to(run)
+    ]
+
+
+def _names(ids: np.ndarray) -> str:
+    """'a, b, c' (the first NAMED ids, then '...')."""
+    return ", ".join(str(t) for t in ids[:NAMED]) + (", ..." if len(ids) > NAMED else "")
