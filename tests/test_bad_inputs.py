@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from fake_run import copy_run, zip_bomb
 from PIL import Image
 
 from bwot.cli import main
@@ -26,6 +27,7 @@ from bwot.datasets import format_cla
 from bwot.datasets.layouts import SHREC13
 from bwot.io import write_strings
 from bwot.metric import MetricNets, save_metric_model
+from bwot.query.index import sha256
 
 # ----------------------------------------------------------------------------------------- builders
 
@@ -137,6 +139,31 @@ def _config_case(tmp: Path, text: str, says: list[str]) -> Case:
     return Case(["config", str(path), "--check"], says=[*says, *where])
 
 
+def _config_files_case(tmp: Path, files: list[str | Path], says: list[str]) -> Case:
+    """`bwot config FILES --check`: a str is a config's text (written to tmp/1.yaml, tmp/2.yaml, ...), a
+    Path is given as it is (a FIFO, a device, a folder); stderr names the first file and says `says`."""
+    paths = []
+    for i, item in enumerate(files, 1):
+        if isinstance(item, str):
+            (tmp / f"{i}.yaml").write_text(item)
+            item = tmp / f"{i}.yaml"
+        paths.append(item)
+    return Case(["config", *map(str, paths), "--check"], says=[str(paths[0]), *says])
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def _alias_bomb(levels: int) -> str:
+    """A "billion laughs" of a few hundred bytes: 9**levels x's once its aliases are expanded."""
+    names = "abcdefghijkl"
+    lines = ["dataset: builtin", "a: &a [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"{names[i]}: &{names[i]} [{', '.join([f'*{names[i - 1]}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join([*lines, f"name: *{names[levels - 1]}"]) + "\n"
+
+
 class Evil:
     """A pickle that would run a command when loaded without weights_only."""
 
@@ -212,6 +239,84 @@ def _evaluate_truncated(tmp: Path, what: str) -> Case:
     return case
 
 
+def _query_case(tmp: Path, damage: Callable[[Path], Path | None], says: list[str]) -> Case:
+    """`bwot query` of a test sketch on a copy of a finished run (tests/fake_run.py) whose retrieval index
+    (or a model it names) `damage` spoiled; stderr names the file `damage` returns (default: the index)."""
+    run = copy_run(tmp)
+    index = run / "index" / "ot.h5"
+    named = damage(index) or index
+    sketch = tmp / "data" / "chair" / "test" / "t0.png"
+    return Case(["query", str(sketch), "--run", str(run)], says=[str(named), *says])
+
+
+def _put(name: str, where: tuple | int, value: object) -> Callable[[Path], None]:
+    """A damage: `name`[where] = value in the index."""
+
+    def damage(index: Path) -> None:
+        with h5py.File(index, "r+") as f:
+            f[name][where] = value
+
+    return damage
+
+
+def _replace(name: str, make: Callable[[np.ndarray], np.ndarray] | None) -> Callable[[Path], None]:
+    """A damage: the index's dataset `name` replaced by make(its values), or deleted (make None)."""
+
+    def damage(index: Path) -> None:
+        with h5py.File(index, "r+") as f:
+            values = f[name][()]
+            del f[name]
+            if make is not None:
+                f[name] = make(values)
+
+    return damage
+
+
+def _attr(key: str, value: str | None) -> Callable[[Path], None]:
+    """A damage: the index's attribute `key` set to `value`, or deleted (None)."""
+
+    def damage(index: Path) -> None:
+        with h5py.File(index, "r+") as f:
+            if value is None:
+                del f.attrs[key]
+            else:
+                f.attrs[key] = value
+
+    return damage
+
+
+def _swap_model(make: Callable[[Path], object]) -> Callable[[Path], Path]:
+    """A damage: the metric model the index names rewritten by `make`, the index's checksum edited to match
+    (as if the index had been built with it); the model file is named."""
+
+    def damage(index: Path) -> Path:
+        with h5py.File(index, "r+") as f:
+            model = (index.parent / f.attrs["metric_model"]).resolve()
+            make(model)
+            f.attrs["metric_model_sha256"] = sha256(model)
+        return model
+
+    return damage
+
+
+def _backbone_elsewhere(index: Path) -> None:
+    """A damage: the index names a real copy of its backbone outside the run folder (checksum right)."""
+    run = index.parent.parent
+    elsewhere = run.parent / "elsewhere" / "backbone.pt"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes((run / "backbone" / "sketches.pt").read_bytes())
+    _attr("backbone", os.path.relpath(elsewhere, index.parent))(index)
+
+
+def _index_folder(index: Path) -> None:
+    index.unlink()
+    index.mkdir()
+
+
+def _metric(sketch_dim: int, loss: str) -> Callable[[Path], None]:
+    return lambda p: save_metric_model(p, MetricNets(sketch_dim, 512, [32], [32], 8), {"loss": loss})
+
+
 # name -> a builder of the case in its own empty folder (tmp) from the real files (real)
 CASES: dict[str, Callable[[Path, Path], Case]] = {
     # meshes, through `bwot render shard`
@@ -259,7 +364,7 @@ CASES: dict[str, Callable[[Path, Path], Case]] = {
         "unsupported format TIFF",
     ),
     "sketch: 1x1": lambda t, r: _sketch_case(
-        t, "one.png", lambda p: Image.new("L", (1, 1), 0).save(p), "no paper found|no ink"
+        t, "one.png", lambda p: Image.new("L", (1, 1), 0).save(p), "image too small for a sketch (1x1"
     ),
     "sketch: zero-size header": lambda t, r: _sketch_case(
         t, "zerosize.png", lambda p: p.write_bytes(png_with_header(0, 0)), "zero-size image"
@@ -327,6 +432,145 @@ CASES: dict[str, Callable[[Path, Path], Case]] = {
     "config: data_dir that is not there": lambda t, r: _config_case(
         t, "dataset: folder\ndata_dir: /nowhere/at/all\n", ["data_dir '/nowhere/at/all' does not exist"]
     ),
+    "config: alias bomb": lambda t, r: _config_files_case(
+        t, [_alias_bomb(9)], ["expands to 926177117 nodes", "it looks like an alias bomb"]
+    ),
+    "config: deeper alias bomb": lambda t, r: _config_files_case(
+        t, [_alias_bomb(10)], ["expands to 8335593970 nodes", "it looks like an alias bomb"]
+    ),
+    "config: recursive alias": lambda t, r: _config_files_case(
+        t, ["dataset: builtin\nname: &n [*n]\n"], ["an alias refers to the node that contains it"]
+    ),
+    "config: /dev/zero": lambda t, r: _config_files_case(
+        t, [Path("/dev/zero")], ["not a regular file (a character device)"]
+    ),
+    "config: FIFO": lambda t, r: _config_files_case(
+        t, [_fifo(t / "fifo.yaml")], ["not a regular file (a pipe or FIFO): write the config to a file"]
+    ),
+    "config: a folder": lambda t, r: _config_files_case(t, [t], ["not a regular file (a directory)"]),
+    "config: 2 MiB of comments": lambda t, r: _config_files_case(
+        t, ["dataset: builtin\n" + ("#" * 1023 + "\n") * 2048], ["larger than 1048576 bytes"]
+    ),
+    "config: NaN": lambda t, r: _config_files_case(
+        t,
+        ["dataset: builtin\nmetric:\n  lamb: .nan\n"],
+        [f"'metric.lamb' (in {t / '1.yaml'}): nan is not a finite number"],
+    ),
+    "config: inf": lambda t, r: _config_files_case(
+        t,
+        ["dataset: builtin\nsketches:\n  step_deg: .inf\n"],
+        [f"'sketches.step_deg' (in {t / '1.yaml'}): inf is not a finite number"],
+    ),
+    "config: -inf": lambda t, r: _config_files_case(
+        t,
+        ["dataset: builtin\nmetric:\n  margin: -.inf\n"],
+        [f"'metric.margin' (in {t / '1.yaml'}): -inf is not a finite number"],
+    ),
+    "config: NaN in a sweep": lambda t, r: _config_files_case(
+        t,
+        ["dataset: builtin\nsweep:\n  gamma: [1.0, .nan]\n"],
+        [f"'sweep.gamma.1' (in {t / '1.yaml'}): nan is not a finite number"],
+    ),
+    "config: seed 2^32": lambda t, r: _config_files_case(
+        t,
+        ["dataset: builtin\nseed: 4294967296\n"],
+        [f"'seed' (in {t / '1.yaml'}): 4294967296 is greater than the maximum of 4294967295"],
+    ),
+    "config: 30-digit seed": lambda t, r: _config_files_case(
+        t,
+        ["dataset: builtin\nseed: 123456789012345678901234567890\n"],
+        [f"'seed' (in {t / '1.yaml'}): 123456789012345678901234567890 is greater than the maximum"],
+    ),
+    "config: metric seed too big": lambda t, r: _config_files_case(
+        t,
+        ["dataset: builtin\nmetric:\n  seeds: [1, 4294967296]\n"],
+        [f"'metric.seeds.1' (in {t / '1.yaml'}): 4294967296 is greater than the maximum of 4294967295"],
+    ),
+    "config: a section as a value, then as keys": lambda t, r: _config_files_case(
+        t,
+        ["dataset: builtin\nmetric: 5\n", "metric: {steps: 3}\n"],
+        [f"'metric' in {t / '1.yaml'} is an integer, not a mapping of keys (as {t / '2.yaml'} gives it)"],
+    ),
+    "config: a section as a value": lambda t, r: _config_files_case(
+        t,
+        ["dataset: builtin\nrender: 64\n"],
+        [f"'render' (in {t / '1.yaml'}): 64 is an integer, not a mapping of keys"],
+    ),
+    "config: a bad list item names its file": lambda t, r: _config_files_case(
+        t,
+        ["dataset: builtin\nmetric:\n  losses: [ot, triplet]\n"],
+        [f"'metric.losses.1' (in {t / '1.yaml'}): 'triplet' is not one of"],
+    ),
+    "config: a bad sweep value names its file": lambda t, r: _config_files_case(
+        t,
+        ["sweep:\n  lamb: [3.0, -1.0]\n", "dataset: builtin\n"],
+        [f"'sweep.lamb.1' (in {t / '1.yaml'}): -1.0 is less than or equal to the minimum of 0"],
+    ),
+    "config: a sweep of 1001 values": lambda t, r: _config_files_case(
+        t,
+        ["dataset: builtin\nsweep:\n  lamb: [" + ", ".join(f"{i}.5" for i in range(1001)) + "]\n"],
+        [f"'sweep.lamb' (in {t / '1.yaml'}): 1001 values, more than 1000"],
+    ),
+    # retrieval indexes and models, through `bwot query`
+    "index: NaN embedding": lambda t, r: _query_case(
+        t, _put("embeddings", (2, 0), math.nan), ["embeddings not finite (NaN or inf) for 1 of 8 targets: m2"]
+    ),
+    "index: +inf embedding": lambda t, r: _query_case(
+        t, _put("embeddings", (5, 3), math.inf), ["not finite (NaN or inf) for 1 of 8 targets: m6"]
+    ),
+    "index: -inf embedding": lambda t, r: _query_case(
+        t, _put("embeddings", 0, -math.inf), ["not finite (NaN or inf) for 1 of 8 targets: m0"]
+    ),
+    "index: label -5": lambda t, r: _query_case(
+        t, _put("labels", 1, -5), ["labels outside 0..2 (the 3 classes)", "m1 (label -5)"]
+    ),
+    "index: label 999": lambda t, r: _query_case(
+        t, _put("labels", 6, 999), ["labels outside 0..2", "m7 (label 999)"]
+    ),
+    "index: embeddings one column short": lambda t, r: _query_case(
+        t, _replace("embeddings", lambda e: e[:, :-1]), ["embeds to 8 dimensions, the index's targets have 7"]
+    ),
+    "index: duplicate id": lambda t, r: _query_case(t, _put("ids", 3, "m0"), ["ids repeated: m0"]),
+    "index: empty id": lambda t, r: _query_case(t, _put("ids", 3, ""), ["empty ids for 1 of 8 targets"]),
+    "index: unknown distance": lambda t, r: _query_case(
+        t, _attr("distance", "manhattan"), ["unknown distance 'manhattan' (expected one of euclidean"]
+    ),
+    "index: no thumbnails": lambda t, r: _query_case(
+        t, _replace("thumbnails", None), ["damaged retrieval index", "no 'thumbnails' dataset"]
+    ),
+    "index: thumbnails of the wrong shape": lambda t, r: _query_case(
+        t,
+        _replace("thumbnails", lambda x: x[:, :32, :32]),
+        ["thumbnails must be (8, 96, 96) uint8, not uint8 (8, 32, 32)"],
+    ),
+    "index: no skipped_ids": lambda t, r: _query_case(t, _replace("skipped_ids", None), ["no 'skipped_ids'"]),
+    "index: no format attribute": lambda t, r: _query_case(
+        t, _attr("format", None), ["not a bwot retrieval index"]
+    ),
+    "index: a folder": lambda t, r: _query_case(t, _index_folder, ["a folder, not a retrieval index file"]),
+    "index: backbone outside the run": lambda t, r: _query_case(
+        t,
+        _backbone_elsewhere,
+        ["refused: its backbone '../../elsewhere/backbone.pt'", "outside the run folder"],
+    ),
+    "index: metric model of another loss": lambda t, r: _query_case(
+        t,
+        _swap_model(_metric(512, "contrastive")),
+        ["does not fit", "trained with loss 'contrastive', the index is of loss 'ot'"],
+    ),
+    "index: metric model for other features": lambda t, r: _query_case(
+        t,
+        _swap_model(_metric(256, "ot")),
+        ["takes sketch features of 256 dimensions, the backbone gives 512"],
+    ),
+    "index: random bytes as the metric model": lambda t, r: _query_case(
+        t,
+        _swap_model(lambda p: p.write_bytes(np.random.default_rng(0).bytes(4096))),
+        ["not a bwot metric model: unreadable or corrupt"],
+    ),
+    "index: zip bomb as the metric model": lambda t, r: _query_case(
+        t, _swap_model(zip_bomb), ["refused", "zip bomb", "declare 209715200 bytes uncompressed"]
+    ),
     # checkpoints and features given to `bwot evaluate`
     "checkpoint: malicious pickle as the model": lambda t, r: _evaluate_bad_model(
         t, _evil, ["refused", "could run code"]
@@ -391,10 +635,10 @@ def test_poisoned_training_checkpoint_is_set_aside_and_training_starts_afresh(tm
     ckpt_dir.mkdir()
     _evil(ckpt_dir / "checkpoint.pt")
     cfg = {"device": "cpu", "sketch_widths": [8], "shape_widths": [8], "out_dim": 4, "batch_size": 2}
-    cfg |= {"steps": 4, "val_every": 2, "checkpoint_every": 2, "keep_checkpoints": True}
+    cfg |= {"steps": 4, "val_every": 2, "checkpoint_every": 2}  # checkpoints/ is removed at the end
     train_metric(shapes, sketches, tmp_path / "model.pt", tmp_path / "h.csv", ckpt_dir, cfg, "ot")
-    assert (tmp_path / "model.pt").exists()
-    kept = ckpt_dir / "checkpoint.pt.unusable-1"
+    assert (tmp_path / "model.pt").exists() and not ckpt_dir.exists()
+    kept = tmp_path / "checkpoint.pt.unusable-1"  # beside checkpoints/, not in it
     assert kept.exists()  # kept for inspection, not deleted
     assert "refused" in caplog.text and "set aside" in caplog.text and str(kept) in caplog.text
     assert not Path("/tmp/bwot-pwned").exists()

@@ -41,14 +41,14 @@ HOLD_ALL = (
     "held = [open(f'{sys.argv[1]}/bwot-gpu-{g}.lock', 'w') for g in '01']\n"
     "[fcntl.flock(f, fcntl.LOCK_EX) for f in held]\n"
     "print('ok', flush=True)\n"
-    "time.sleep(5)"
+    "time.sleep(3600)  # until the test kills it"
 )
 
 
 def test_concurrent_jobs_get_distinct_gpus(tmp_path):
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "0,1"}
     first = subprocess.Popen(
-        [sys.executable, "-c", CLAIM, str(tmp_path), "120"], env=env, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", CLAIM, str(tmp_path), "3600"], env=env, stdout=subprocess.PIPE, text=True
     )
     line1 = first.stdout.readline().split()
     second = subprocess.run(

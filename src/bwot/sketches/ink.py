@@ -76,7 +76,10 @@ def find_ink(gray: np.ndarray) -> Ink:
     f = max(1, max(h, w) // ANALYSIS_SIDE)
     paper, noise, threshold = paper_statistics(gray, f)
     if threshold <= 0:
-        raise NoInkError(f"no paper found (paper level {paper:.0f}: dark or uniform image)")
+        raise NoInkError(
+            f"no paper found (three quarters of the image are at grey level {paper:.0f} or darker: "
+            "a dark or uniform image)"
+        )
     cells = block_min(gray, f)
     mask = cells < threshold
     if not mask.any():

@@ -13,9 +13,14 @@ from bwot.sketches.ink import NoInkError, find_ink
 from bwot.sketches.normalise import normalise
 from bwot.sketches.rotate import rotations
 
+MIN_SIDE = 16  # pixels: a smaller image holds no readable sketch (the ink finder's statistics need more)
+
 
 def normalise_gray(gray: np.ndarray, cfg: SketchesConfig) -> np.ndarray:
     """A decoded (H, W) uint8 sketch -> (size, size) uint8, ink dark on white, cropped and centred."""
+    if min(gray.shape) < MIN_SIDE:
+        h, w = gray.shape
+        raise NoInkError(f"image too small for a sketch ({w}x{h} pixels; at least {MIN_SIDE} a side)")
     ink = find_ink(gray)
     return normalise(gray, ink, cfg.size, margin=cfg.margin, thicken=cfg.thicken, min_stroke=cfg.min_stroke)
 
