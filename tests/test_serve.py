@@ -17,11 +17,13 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,24 +42,37 @@ def fake_run(tmp_path_factory) -> Path:
     return make_run(tmp_path_factory.mktemp("workflow"))
 
 
+@dataclass
+class Served:
+    """A running `bwot serve`: its URL, process and log file (stdout and stderr)."""
+
+    url: str
+    proc: subprocess.Popen
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
 @contextmanager
-def serving(run: Path, *args: str) -> Iterator[str]:
-    """`bwot serve --run RUN --port 0` (any free port, 127.0.0.1); yields its URL once it answers."""
+def serving(run: Path, *args: str, wait_s: float = 300) -> Iterator[Served]:
+    """`bwot serve --run RUN --port 0` (any free port, 127.0.0.1), its output to a file (a pipe nobody
+    reads could fill up and stop it); yields it once it says where it listens (waits on that line, or on
+    the process ending, never on a fixed delay)."""
+    log = Path(tempfile.mkstemp(prefix="bwot-serve-", suffix=".log")[1])
     cmd = [sys.executable, "-m", "bwot.cli", "serve", "--run", str(run), "--port", "0", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + wait_s
         url = None
-        while url is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                break
-            lines.append(line)
-            if found := re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line):
+        while url is None and time.monotonic() < deadline and proc.poll() is None:
+            if found := re.search(r"listening on (http://127\.0\.0\.1:\d+)", log.read_text()):
                 url = found.group(1)
-        assert url, "bwot serve did not start:\n" + "".join(lines)
-        yield url
+            else:
+                time.sleep(0.1)
+        assert url, "bwot serve did not start:\n" + log.read_text()
+        yield Served(url, proc, log)
     finally:
         proc.terminate()
         try:
@@ -65,12 +80,13 @@ def serving(run: Path, *args: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
 def server(fake_run) -> Iterator[str]:
-    with serving(fake_run, "-k", "5") as url:
-        yield url
+    with serving(fake_run, "-k", "5") as served:
+        yield served.url
 
 
 def fetch(url: str, data: bytes | None = None) -> tuple[int, bytes, str]:
@@ -167,6 +183,42 @@ def test_blank_drawing_says_there_is_no_ink(server):
     assert status == 422 and "no ink" in json.loads(body)["detail"]
 
 
+def test_queries_answered_together_are_the_bits_of_one_at_a_time(fake_run):
+    """The batcher's answers (CNN passes side by side, the metric network and the distances in batches)
+    equal `Retriever.search` one sketch at a time (in this process: all its threads), bit for bit."""
+    import asyncio
+
+    import torch
+
+    from bwot.serve.batcher import QueryBatcher
+
+    retriever = Retriever(fake_run)
+    paths = sorted((fake_run.parent.parent / "data").rglob("*.png"))
+    ks = [3 + i % 5 for i in range(len(paths))]  # each query its own k
+    alone = [retriever.search(p, k=k) for p, k in zip(paths, ks, strict=True)]
+    threads = torch.get_num_threads()
+    batcher = QueryBatcher(retriever, workers=2)  # one torch thread for the process: restored below
+    try:
+
+        async def together():
+            images = [retriever.prepare(p) for p in paths]
+            return await asyncio.gather(
+                *(batcher.search(im, str(p), k) for im, p, k in zip(images, paths, ks, strict=True))
+            )
+
+        results = asyncio.run(together())
+    finally:
+        batcher.close()
+        torch.set_num_threads(threads)
+    assert batcher.batches < len(paths) and batcher.queries == len(paths)  # they went together
+    for one, batched, k in zip(alone, results, ks, strict=True):
+        assert len(batched.hits) == k
+        assert [(h.id, h.row) for h in batched.hits] == [(h.id, h.row) for h in one.hits]
+        got = np.array([h.distance for h in batched.hits], np.float32)
+        want = np.array([h.distance for h in one.hits], np.float32)
+        assert got.tobytes() == want.tobytes()
+
+
 # ---------------------------------------------------------------------------------------- a real browser
 
 
@@ -204,8 +256,8 @@ def test_drawing_in_a_browser_shows_k_models_with_classes(fake_run, tmp_path):
     run = Path(os.environ.get("BWOT_SERVE_RUN", fake_run))
     classes = set(Retriever(run).index.classes)
     k = 8
-    with serving(run, "-k", str(k)) as url, _closing(chromium(tmp_path)) as browser:
-        browser.get(url)
+    with serving(run, "-k", str(k)) as served, _closing(chromium(tmp_path)) as browser:
+        browser.get(served.url)
         wait = WebDriverWait(browser, 60)
         wait.until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
         assert "target models" in browser.find_element(By.ID, "info").text
@@ -220,16 +272,11 @@ def test_drawing_in_a_browser_shows_k_models_with_classes(fake_run, tmp_path):
         actions.perform()
 
         def hits(browser) -> list[str] | bool:
-            """The classes shown, once the last search has answered and every thumbnail has loaded."""
-            if "models, nearest first" not in browser.find_element(By.ID, "status").text:
-                return False
-            names = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#results .hit .hit-class")]
-            thumbs = browser.find_elements(By.CSS_SELECTOR, "#results .hit img")
-            loaded = all(
-                browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", t)
-                for t in thumbs
-            )
-            return names if len(names) == k and loaded else False
+            """The classes shown, once the page is idle (the last search answered, none scheduled) and
+            every thumbnail has loaded: read in one script, so a re-render cannot come in between."""
+            page = browser.execute_script(SNAPSHOT)
+            done = page["state"] == "idle" and "models, nearest first" in page["status"]
+            return page["names"] if done and len(page["names"]) == k and page["loaded"] else False
 
         names = wait.until(hits)
         assert set(names) <= classes and all(names), names
@@ -240,14 +287,26 @@ def test_drawing_in_a_browser_shows_k_models_with_classes(fake_run, tmp_path):
         browser.find_element(By.ID, "undo").click()  # one stroke fewer: still a sketch, still k models
         wait.until(hits)
         browser.find_element(By.ID, "clear").click()
-        wait.until(lambda b: not b.find_elements(By.CSS_SELECTOR, "#results .hit"))
+        wait.until(lambda b: (page := b.execute_script(SNAPSHOT))["state"] == "idle" and not page["names"])
 
         # a test sketch of the run: its own class known, the models framed right or wrong
         Select(browser.find_element(By.ID, "tests")).select_by_index(1)
-        wait.until(lambda b: "of test sketch" in b.find_element(By.ID, "results-title").text and hits(b))
-        framed = browser.find_elements(By.CSS_SELECTOR, "#results .hit.good, #results .hit.bad")
-        assert len(framed) == k
+        wait.until(lambda b: hits(b) and "of test sketch" in b.execute_script(SNAPSHOT)["title"])
+        assert browser.execute_script(SNAPSHOT)["framed"] == k
 
+
+# what the browser test reads of the page, in one script (no element reference outlives it)
+SNAPSHOT = """
+const hits = [...document.querySelectorAll("#results .hit")];
+return {
+  state: document.body.dataset.search || "",
+  status: document.getElementById("status").textContent,
+  title: document.getElementById("results-title").textContent,
+  names: hits.map((hit) => hit.querySelector(".hit-class").textContent),
+  loaded: hits.every((hit) => hit.querySelector("img").complete && hit.querySelector("img").naturalWidth > 0),
+  framed: document.querySelectorAll("#results .hit.good, #results .hit.bad").length,
+};
+"""
 
 # a mug: body, rim, handle (offsets from the canvas centre; the built-in run finds mugs for it)
 MUG = [

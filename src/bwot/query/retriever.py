@@ -12,10 +12,13 @@ them.
 The same bits: PyTorch and BLAS pick their kernels by batch size, and a feature computed in a batch may
 differ in its last bits from the same feature computed alone, enough to swap two near-tied targets. So
 the pipeline embeds every sketch's upright copy alone (`embed_upright`, as a query is) and the metric
-networks and distances go in row blocks of one fixed size (bwot.blocks): a query's distances are those
-`evaluate` computed for the same sketch, bit for bit, whatever else is queried with it (tested against
-`ranking.npz`). That holds on the machine kind the run used: features extracted on a GPU (with mixed
-precision) agree with a CPU query only to within float16 rounding.
+networks and distances go in row blocks of one fixed size (bwot.blocks). The thread count matters too:
+a product split over two threads can round differently from one thread (measured on the built-in run's
+sketch metric network), so the CNN pass and the metric network run on one thread, as `evaluate` does
+(its rule's `threads: 1`). Then a query's distances are those `evaluate` computed for the same sketch,
+bit for bit, whatever else is queried with it (tested against `ranking.npz`). That holds on the machine
+kind the run used: features extracted on a GPU (with mixed precision) agree with a CPU query only to
+within float16 rounding.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from PIL import Image
 
 from bwot.evaluation.evaluate import DistanceMatrix
 from bwot.evaluation.metrics import stable_argsort_rows
-from bwot.features.extract import embed_upright, load_backbone
+from bwot.features.extract import embed_upright, load_backbone, one_thread
 from bwot.io import PathLike
 from bwot.metric import load_metric_model
 from bwot.query.index import RetrievalIndex, read_index
@@ -94,7 +97,7 @@ def index_path(run_dir: PathLike, loss: str | None = None) -> Path:
         else:
             raise ValueError(f"{run}: no trained metric model and no retrieval index: not a finished run")
     path = run / "index" / f"{loss}.h5"
-    if path.is_file():
+    if path.exists():  # read_index says what is wrong with anything else than an index file
         return path
     if loss not in trained:
         raise ValueError(
@@ -118,6 +121,7 @@ class Retriever:
         self.backbone, meta = load_backbone(self.index.files["backbone"], self.device)
         self.input_size = int(meta["input_size"])
         self.metric = load_metric_model(self.index.files["metric_model"], self.device)
+        self.index.check_models(self.metric, feature_width(self.backbone, self.input_size, self.device))
         # the upright copy only: rotation 0 of preprocess_sketch, without computing the others
         self.upright = dataclasses.replace(self.index.sketches, rotations=1)
 
@@ -143,11 +147,21 @@ class Retriever:
                 raise ValueError(f"{where}: not an (H, W) uint8 image array ({gray.dtype} {gray.shape})")
         return preprocess_gray(gray, self.upright, where)[0]
 
+    def features(self, images: np.ndarray) -> np.ndarray:
+        """(n, D) float32 sketch CNN features of preprocessed (n, size, size) uint8 sketches: each image alone
+        through the CNN on one thread (`embed_upright`, as the pipeline embeds an upright copy)."""
+        images = torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8))
+        return embed_upright(self.backbone, images, self.input_size, self.device).numpy()
+
     def embed(self, images: np.ndarray) -> np.ndarray:
         """(n, out_dim) float32 embeddings of preprocessed (n, size, size) uint8 sketches."""
-        images = torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8))
-        features = embed_upright(self.backbone, images, self.input_size, self.device)
-        return self.metric.embed_sketches(features.numpy())
+        return self.embed_features(self.features(images))
+
+    def embed_features(self, features: np.ndarray) -> np.ndarray:
+        """(n, out_dim) float32 embeddings of sketch CNN features, on one thread as `evaluate` embeds them
+        (its rule's `threads: 1`): a product split over more threads can round its last bits otherwise."""
+        with one_thread():
+            return self.metric.embed_sketches(features)
 
     def rank(self, embeddings: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, distances), each (n, min(k, targets)): the nearest targets of each embedding, nearest first,
@@ -169,7 +183,13 @@ class Retriever:
     def search_prepared(self, images: np.ndarray, names: Sequence[str], k: int = 10) -> list[QueryResult]:
         """The k nearest targets of preprocessed (n, size, size) sketches (e.g. a sketch shard's upright
         copies)."""
-        rows, dists = self.rank(self.embed(images), k)
+        return self.search_features(self.features(images), images, names, k)
+
+    def search_features(
+        self, features: np.ndarray, images: np.ndarray, names: Sequence[str], k: int = 10
+    ) -> list[QueryResult]:
+        """`search_prepared` of sketches whose CNN features (`features`) are already computed."""
+        rows, dists = self.rank(self.embed_features(features), k)
         out = []
         for name, image, top, dist in zip(names, images, rows, dists, strict=True):
             classes = self.index.class_names(top)
@@ -193,6 +213,12 @@ class Retriever:
         """The k nearest targets of one sketch (a path, image-file bytes, an (H, W) uint8 array or a Pillow
         image), nearest first; `name` names it in the result and in errors (default: its path)."""
         return self.search_many([source], k, None if name is None else [name])[0]
+
+
+def feature_width(backbone: torch.nn.Module, input_size: int, device: torch.device) -> int:
+    """The width of the features a sketch CNN gives, from one blank image sent the way a query is."""
+    blank = torch.full((1, input_size, input_size), 255, dtype=torch.uint8)
+    return int(embed_upright(backbone, blank, input_size, device).shape[1])
 
 
 def _describe(source: Any) -> str:

@@ -5,19 +5,23 @@
     GET  /api/tests                 the run's test sketches: [{id, class}]
     GET  /api/tests/{id}.png        a test sketch as the CNN sees it (upright, preprocessed)
     POST /api/search?k=10           body: an image file (the canvas as PNG, an upload) -> the hits
+                                    (header X-Sketch-Name: what to call it in answers and errors)
     POST /api/search/test/{id}?k=   a test sketch (its preprocessed copy in the run) -> the hits
     GET  /api/thumbnails/{row}.png  a target's thumbnail (from the index)
 
 Everything is served from this process: no CDN, no web fonts, no analytics, FastAPI's own /docs (which
 loads Swagger UI from a CDN) switched off. A bad image is a 422 whose `detail` is one line naming the
-problem. Queries run one at a time (a lock): the CPU is the bottleneck anyway.
+problem. The HTTP guards (bwot.serve.http) answer only the allowed Host names, add security headers,
+and bound every body in size and time. Queries that arrive together are answered as one batch, with the
+same bits as one at a time (bwot.serve.batcher).
 """
 
 from __future__ import annotations
 
 import base64
 import io
-import threading
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,17 +30,24 @@ from urllib.parse import unquote
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from bwot.blocks import BLOCK
 from bwot.datasets.manifest import read_manifest
 from bwot.io import open_h5, read_strings
 from bwot.query.retriever import QueryResult, Retriever
+from bwot.serve.batcher import QueryBatcher
+from bwot.serve.http import LOOPBACK_NAMES, SecurityHeaders, UploadAbandoned, peer, read_body, safe_text
 
 STATIC = Path(__file__).with_name("static")
 MAX_UPLOAD = 32 * 2**20  # bytes of an uploaded image
 MAX_K = 100
+BODY_TIMEOUT = 30.0  # seconds an upload may take
+log = logging.getLogger("bwot.serve")
 
 
 @dataclass
@@ -82,15 +93,29 @@ def png(image: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def create_app(retriever: Retriever, k: int = 10) -> FastAPI:
-    """The application answering from `retriever` (k: the page's default number of models)."""
+def create_app(
+    retriever: Retriever,
+    k: int = 10,
+    *,
+    hosts: Sequence[str] = LOOPBACK_NAMES,
+    body_timeout: float = BODY_TIMEOUT,
+    workers: int | None = None,
+    max_batch: int = BLOCK,
+) -> FastAPI:
+    """The application answering from `retriever` (k: the page's default number of models; hosts: the
+    Host names it answers, bwot.serve.http.allowed_hosts; body_timeout: seconds an upload may take;
+    workers: threads for the CNN passes of a batch; max_batch: queries answered together at most)."""
     app = FastAPI(title="bwot", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts), www_redirect=False)
+    app.add_middleware(SecurityHeaders)  # outermost: on the Host refusals too
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     tests = TestSketches.of_run(retriever.run_dir)
-    lock = threading.Lock()
+    batcher = QueryBatcher(retriever, workers, max_batch)
+    app.state.batcher = batcher
     index = retriever.index
 
-    def answer(result: QueryResult, truth: str | None) -> dict[str, Any]:
+    def answer(result: QueryResult, truth: str | None) -> JSONResponse:
+        """The hits as the page reads them (a JSONResponse as is: FastAPI has nothing to convert)."""
         sketch = base64.b64encode(png(result.image)).decode()
         hits = [
             hit.as_dict()
@@ -101,7 +126,7 @@ def create_app(retriever: Retriever, k: int = 10) -> FastAPI:
             for hit in result.hits
         ]
         seen = f"data:image/png;base64,{sketch}"  # what the CNN saw
-        return {"query": result.name, "class": truth, "sketch": seen, "results": hits}
+        return JSONResponse({"query": result.name, "class": truth, "sketch": seen, "results": hits})
 
     def check_k(value: int) -> int:
         if not 1 <= value <= MAX_K:
@@ -129,26 +154,22 @@ def create_app(retriever: Retriever, k: int = 10) -> FastAPI:
     def test_image(sketch_id: str) -> Response:
         return Response(png(tests.image(sketch_id)), media_type="image/png")
 
-    @app.post("/api/search")
-    async def search(request: Request, k: int = k) -> dict[str, Any]:
+    @app.post("/api/search", response_model=None)
+    async def search(request: Request, k: int = k) -> Response:
         check_k(k)
-        body = await request.body()
-        if len(body) > MAX_UPLOAD:
-            raise HTTPException(413, f"image too large ({len(body)} bytes; at most {MAX_UPLOAD})")
-        name = unquote(request.headers.get("x-sketch-name", "the drawing"))[:200]
+        try:
+            body = await read_body(request, MAX_UPLOAD, body_timeout)
+        except UploadAbandoned as gone:
+            log.info("%s: %s", peer(request.client), gone)
+            return Response(status_code=400)  # nobody reads it
+        name = safe_text(unquote(request.headers.get("x-sketch-name", "")) or "the drawing")
+        return answer(await batcher.search_file(body, name, k), None)
 
-        def query() -> QueryResult:
-            with lock:
-                return retriever.search(body, k, name=name)
-
-        return answer(await run_in_threadpool(query), None)  # the event loop keeps serving meanwhile
-
-    @app.post("/api/search/test/{sketch_id}")
-    def search_test(sketch_id: str, k: int = k) -> dict[str, Any]:
+    @app.post("/api/search/test/{sketch_id}", response_model=None)
+    async def search_test(sketch_id: str, k: int = k) -> Response:
         check_k(k)
-        image = tests.image(sketch_id)
-        with lock:
-            result = retriever.search_prepared(image[None], [sketch_id], k)[0]
+        image = await run_in_threadpool(tests.image, sketch_id)
+        result = await batcher.search(image, sketch_id, k)
         return answer(result, tests.classes[sketch_id])
 
     @app.get("/api/thumbnails/{row}.png")
@@ -160,6 +181,14 @@ def create_app(retriever: Retriever, k: int = 10) -> FastAPI:
 
     @app.exception_handler(ValueError)
     async def bad_input(request: Request, err: ValueError) -> JSONResponse:
-        return JSONResponse({"detail": str(err).splitlines()[0]}, status_code=422)
+        return JSONResponse({"detail": safe_text(str(err), 1000)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, err: RequestValidationError) -> JSONResponse:
+        """A parameter FastAPI could not read (k=abc, a row that is no number): one line too."""
+        problems = [
+            f"{e['loc'][-1]}: {e['msg']} ({safe_text(str(e.get('input')), 40)})" for e in err.errors()
+        ]
+        return JSONResponse({"detail": safe_text("; ".join(problems), 1000)}, status_code=422)
 
     return app

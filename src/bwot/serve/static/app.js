@@ -23,6 +23,12 @@ let timer = null;
 let sequence = 0; // answers to older requests are dropped
 let inflight = null; // AbortController of the running request
 
+// The page's state on <body data-search="idle|waiting|searching">: "idle" once the last search has
+// answered (or failed) and none is scheduled; what a test of the page waits for.
+function searchState(state) {
+  document.body.dataset.search = state;
+}
+
 function setStatus(text, isError = false) {
   statusLine.textContent = text;
   statusLine.classList.toggle("error", isError);
@@ -162,13 +168,23 @@ function loadImage(src) {
 
 function cancel() {
   clearTimeout(timer);
+  timer = null;
   if (inflight) inflight.abort();
   inflight = null;
+  searchState("idle");
 }
 
 function schedule(delay = DEBOUNCE_MS) {
   clearTimeout(timer);
-  timer = setTimeout(() => search(), delay);
+  searchState("waiting");
+  timer = setTimeout(() => {
+    timer = null;
+    search();
+  }, delay);
+}
+
+function settled(mine) {
+  if (mine === sequence && !timer) searchState("idle");
 }
 
 // What to ask: a test sketch or an uploaded file as they are (the exact query), else the canvas as PNG.
@@ -190,11 +206,13 @@ async function search(direct = null) {
     resultsList.replaceChildren();
     seen.hidden = true;
     setStatus("Draw a sketch: the nearest models appear as you draw.");
+    settled(++sequence);
     return;
   }
   if (inflight) inflight.abort();
   inflight = new AbortController();
   const mine = ++sequence;
+  searchState("searching");
   setStatus("Searching…");
   const k = Math.max(1, Math.min(100, parseInt(kInput.value, 10) || 10));
   try {
@@ -211,6 +229,8 @@ async function search(direct = null) {
   } catch (error) {
     if (error.name === "AbortError" || mine !== sequence) return;
     setStatus(error.message, true);
+  } finally {
+    settled(mine);
   }
 }
 
@@ -258,6 +278,7 @@ async function start() {
     const tests = await (await fetch("/api/tests")).json();
     tests.sort((a, b) => a.class.localeCompare(b.class) || a.id.localeCompare(b.id, undefined, { numeric: true }));
     for (const test of tests) testSelect.add(new Option(`${test.class} — ${test.id}`, test.id));
+    searchState("idle");
     document.body.dataset.ready = "true";
   } catch (error) {
     setStatus(`Cannot reach the server: ${error.message}`, true);
