@@ -369,6 +369,18 @@ CASES: dict[str, Callable[[Path, Path], Case]] = {
     "sketch: zero-size header": lambda t, r: _sketch_case(
         t, "zerosize.png", lambda p: p.write_bytes(png_with_header(0, 0)), "zero-size image"
     ),
+    "sketch: a FIFO (no writer: an open would block)": lambda t, r: _sketch_case(
+        t, "pipe.png", os.mkfifo, "not a regular file (a pipe or FIFO)"
+    ),
+    "sketch: a folder named .png": lambda t, r: _sketch_case(
+        t, "dir.png", Path.mkdir, "not a regular file (a folder)"
+    ),
+    "sketch: 12x12 with ink": lambda t, r: _sketch_case(
+        t,
+        "small.png",
+        lambda p: Image.fromarray(sketch_image()[::10, ::10]).save(p),
+        "too small for a sketch (12x12",
+    ),
     # .cla files, through `bwot index shrec13`
     "cla: count mismatch": lambda t, r: _index_case(
         t, "'chair' declares 3 ids but lists 2", text="PSB 1\n2 4\n\nchair 0 3\n1\n2\n\ntable 0 1\n3\n"
