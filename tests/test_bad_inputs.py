@@ -510,8 +510,8 @@ CASES: dict[str, Callable[[Path, Path], Case]] = {
     ),
     "config: a bad list item names its file": lambda t, r: _config_files_case(
         t,
-        ["dataset: builtin\nmetric:\n  losses: [ot, triplet]\n"],
-        [f"'metric.losses.1' (in {t / '1.yaml'}): 'triplet' is not one of"],
+        ["dataset: builtin\nmetric:\n  losses: [ot, no-such-loss]\n"],
+        [f"'metric.losses.1' (in {t / '1.yaml'}): 'no-such-loss' is not one of"],
     ),
     "config: a bad sweep value names its file": lambda t, r: _config_files_case(
         t,
