@@ -22,7 +22,7 @@ echo "loaded-tests: $runs runs of make test in $work/bwot beside $burners CPU-bo
 for n in $(seq "$runs"); do
   start=$(date +%s)
   if make -C "$work/bwot" test >"$work/run-$n.log" 2>&1; then
-    echo "run $n: $(tail -n 1 "$work/run-$n.log") ($(($(date +%s) - start)) s)"
+    echo "run $n: $(grep -E "[0-9]+ passed" "$work/run-$n.log" | tail -n 1) ($(($(date +%s) - start)) s)"
   else
     echo "run $n FAILED ($(($(date +%s) - start)) s): see $work/run-$n.log"
     grep -E "^(FAILED|ERROR)" "$work/run-$n.log" || tail -n 30 "$work/run-$n.log"
