@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -252,6 +254,42 @@ def test_ranklist_round_trip(tmp_path):
     write_ranklists(folder, ["x"], targets, d[:1])
     assert [p.name for p in folder.iterdir()] == ["x"]
     assert not list(tmp_path.glob(".ranklists*"))
+
+
+def _read_as_shrec_tools(path: Path) -> tuple[str, list[str], list[float]]:
+    """A rank list read the way the official C++ reader reads it: whitespace tokens, the query name, then
+    (model, distance) pairs until the first distance token that is not a number (where it stops, silently)."""
+    tokens = path.read_text().split()
+    names, distances = [], []
+    for name, token in zip(tokens[1::2], tokens[2::2], strict=False):
+        if not re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", token):  # strtod's decimal numbers
+            break
+        names.append(name)
+        distances.append(float(token))
+    return tokens[0], names, distances
+
+
+def test_ranklist_of_skipped_targets_is_read_whole_by_the_official_reader(tmp_path):
+    """A target skipped upstream has distance +inf: written as a finite distance above every real one, so
+    a reader that stops at the first token that is not a number reads the whole list, in rank order."""
+    d = np.array([[0.5, np.inf, 0.25, np.inf, 2.0], [np.inf] * 5], np.float32)
+    targets = ["1", "2", "3", "4", "5"]
+    folder = write_ranklists(tmp_path / "ranklists", ["q1", "q2"], targets, d)
+    query, names, dist = _read_as_shrec_tools(folder / "q1")
+    assert query == "q1" and names == ["m3", "m1", "m5", "m2", "m4"]  # the skipped two last, in order
+    assert dist[:3] == [0.25, 0.5, 2.0] and dist[3] == dist[4] == 5.0 > max(dist[:3])
+    assert "inf" not in (folder / "q1").read_text() and "nan" not in (folder / "q1").read_text()
+    assert _read_as_shrec_tools(folder / "q2")[1] == ["m1", "m2", "m3", "m4", "m5"]  # all skipped: 1.0 each
+
+
+def test_rank_lists_are_written_by_default_for_shrec_datasets():
+    from bwot.config import Config
+
+    assert Config.from_mapping({"dataset": "shrec13", "data_dir": "/d"}).evaluate.ranklists is True
+    assert Config.from_mapping({"dataset": "shrec14", "data_dir": "/d"}).evaluate.ranklists is True
+    assert Config.from_mapping({"dataset": "builtin"}).evaluate.ranklists is False
+    off = {"dataset": "shrec13", "data_dir": "/d", "evaluate": {"ranklists": False}}
+    assert Config.from_mapping(off).evaluate.ranklists is False
 
 
 def test_ranklist_rejects_bad_names(tmp_path):
@@ -517,7 +555,8 @@ def test_skipped_target_is_last_in_every_rank_list(tmp_path):
     for path in (tmp_path / "rl").iterdir():
         _, names, dist = read_ranklist(path)
         assert len(names) == 14 and names[-2:] == ["m777", "m778"]  # in manifest order, after the rest
-        assert np.isinf(dist[-2:]).all() and np.isfinite(dist[:-2]).all()
+        # finite (the official reader stops at 'inf'), above every real distance of the list
+        assert np.isfinite(dist).all() and dist[-1] == dist[-2] > dist[:-2].max()
 
 
 def test_skipped_query_sketch_is_listed(tmp_path):

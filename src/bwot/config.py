@@ -35,6 +35,7 @@ import yaml
 
 SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
 SECTIONS = ("synthetic", "render", "sketches", "features", "metric", "evaluate", "report")
+SHREC_DATASETS = ("shrec13", "shrec14")  # datasets in an official SHREC layout
 TOP_LEVEL = ("dataset", "name", "data_dir", "seed", "sweep")
 # the keys that define the method (not shards, devices, workers, logging, ...): a run that differs from
 # the paper's config in one of them does not follow the paper's protocol
@@ -555,6 +556,8 @@ class Config:
             filled["data_dir"] = os.path.expanduser(filled["data_dir"])
         if filled["features"]["weights"] not in (None, "auto", "imagenet"):
             filled["features"]["weights"] = os.path.expanduser(filled["features"]["weights"])
+        if filled["evaluate"]["ranklists"] is None:  # SHREC's own evaluation tools read rank lists
+            filled["evaluate"]["ranklists"] = filled["dataset"] in SHREC_DATASETS
         sections = {s: SECTION_TYPES[s].from_mapping(filled[s]) for s in SECTIONS}
         cfg = cls(**{k: filled[k] for k in TOP_LEVEL}, **sections)
         # each value was checked against its key's own schema (schema(): sweep.properties)

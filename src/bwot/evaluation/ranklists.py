@@ -5,6 +5,11 @@ query with no extension; the first line is the query name; then one line per tar
 `<model name> <distance>`, most similar first. Model names are `m<id>` for numeric ids (the SHREC
 convention, e.g. `m665`; zero-padded ids as written in the .cla keep their padding) and the id itself
 otherwise.
+
+Distances are finite: the official reader (Sketch3DToolkit's C++ `mexEvalRankLists`) stops at the first
+token that is not a number, without a word, and scores the truncated list. A target skipped upstream
+(distance +inf in `evaluate`) is written with a distance above every real one of its list
+(`finite_distances`): it still ranks last, in the manifest's order, and the whole list is read.
 """
 
 from __future__ import annotations
@@ -24,6 +29,17 @@ from bwot.io import PathLike
 def model_name(model_id: str) -> str:
     """The name of a target model in a rank list: `m<id>` for numeric ids, else the id."""
     return f"m{model_id}" if model_id.isdigit() else model_id
+
+
+def finite_distances(row: np.ndarray) -> np.ndarray:
+    """`row` with every distance that is not finite (a skipped target's +inf) replaced by one value above
+    all its finite ones (twice the largest, plus one): the order is kept, and every token is a number."""
+    row = np.asarray(row, dtype=np.float64)
+    finite = np.isfinite(row)
+    if finite.all():
+        return row
+    top = float(row[finite].max(initial=0.0))
+    return np.where(finite, row, 2.0 * max(top, 0.0) + 1.0)
 
 
 def format_ranklist(query: str, names: Sequence[str], distances: np.ndarray) -> str:
@@ -60,8 +76,8 @@ def write_ranklists(
             raise ValueError(f"{len(query_names)} query names for {len(distances)} rows of distances")
         for lo in range(0, len(query_names), block):  # row blocks: `distances` may compute rows lazily
             for query, row in zip(query_names[lo : lo + block], distances[lo : lo + block], strict=True):
-                order = np.argsort(row, kind="stable")
-                (tmp / query).write_text(format_ranklist(query, names[order], row[order]))
+                order = np.argsort(row, kind="stable")  # +inf last, in target order
+                (tmp / query).write_text(format_ranklist(query, names[order], finite_distances(row[order])))
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)
