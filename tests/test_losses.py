@@ -1,4 +1,5 @@
-"""Losses against independent naive float64 transcriptions (loops, numpy) of DESIGN.md §5 and TF baselines."""
+"""Losses against independent naive float64 transcriptions (loops, numpy) of docs/metric.md and the TF
+baselines."""
 
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ def real_meshes(real_data: Path) -> list[Path]:
 def test_dodecahedron_rig_is_the_normalised_dodecahedron():
     phi = (1 + 5**0.5) / 2
     expected = [np.array(v, float) for v in itertools.product((1, -1), repeat=3)]
-    for s, t in itertools.product((1, -1), repeat=2):  # DESIGN.md §3, written out independently
+    for s, t in itertools.product((1, -1), repeat=2):  # the rig of docs/render.md, written out independently
         expected += [
             np.array(v, float) for v in [(0, s / phi, t * phi), (s / phi, t * phi, 0), (s * phi, 0, t / phi)]
         ]

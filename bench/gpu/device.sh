@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The GPU check on a lent machine that reaches no package registry (this workplace's device tool: Python
-# 3.12 with its own torch; bwot's other needs travel as wheels). Prepare here, once:
+# The GPU check on a GPU machine that reaches no package registry (for example an image with Python 3.12
+# and its own torch; bwot's other needs travel as wheels). Prepare on a machine with the registry, once:
 #   .venv/bin/python bench/gpu/wheels.py            # -> .whl/ (about 57 MiB of py3.12 wheels)
-#   and, for NVIDIA's EGL, the glvnd loaders into .gl/ as the device tool's README says
-# then run there, in one call (carry .whl and .gl):
+#   and, for NVIDIA's EGL, the glvnd loaders into .gl/
+# then run on the GPU machine, in one call (with .whl and .gl copied there):
 #   bash bench/gpu/device.sh                         # results in $OUT (bench/out when unset)
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -55,7 +55,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-# glvnd's EGL vendor files: the standard folders, and where the lent H200 machines mount NVIDIA's driver
+# glvnd's EGL vendor files: the standard folders, and where some GPU images mount NVIDIA's driver
 VENDOR_DIRS = tuple(
     Path(d) for d in ("/usr/share/glvnd/egl_vendor.d", "/etc/glvnd/egl_vendor.d",
                       "/usr/local/nvidia/share/glvnd/egl_vendor.d")

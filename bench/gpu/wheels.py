@@ -1,14 +1,14 @@
-"""Wheels for the GPU check on a lent machine that reaches no package registry (bench/gpu/device.sh).
+"""Wheels for the GPU check on a GPU machine that reaches no package registry (bench/gpu/device.sh).
 
-The lent NVIDIA H200 runs Python 3.12 with its own torch, torchvision, numpy, scipy, h5py, pandas,
-matplotlib, pillow, pytest, pyyaml and tqdm (the device tool's KINDS.md lists its packages), but not what
+The NVIDIA H200 image this targets runs Python 3.12 with its own torch, torchvision, numpy, scipy, h5py,
+pandas, matplotlib, pillow, pytest, pyyaml and tqdm (DEVICE_HAS below), but not what
 bwot adds: snakemake and its plug-ins, trimesh, pyrender, PyOpenGL, imagecodecs, jsonschema, ... This
 script takes the closure of those requirements as installed here, drops what the machine already has
 (DEVICE_HAS), and puts a py3.12 manylinux wheel of each remaining one into `.whl/` (git-ignored): a
 binary wheel from the package index where there is one, else a wheel built here from the source
 distribution (pure Python). Run it here, where pip reaches PyPI:
 
-    .venv/bin/python bench/gpu/wheels.py          # -> .whl/*.whl (carry it: the device tool's `carry`)
+    .venv/bin/python bench/gpu/wheels.py          # -> .whl/*.whl (copy it to the GPU machine)
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from importlib import metadata
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-# what bwot imports beyond the lent machine's image (the GPU check's sections need all of it)
+# what bwot imports beyond the GPU machine's image (the GPU check's sections need all of it)
 ROOTS = ["snakemake", "snakemake-executor-plugin-slurm", "trimesh", "pyrender", "imagecodecs", "jsonschema"]
-# the image's own packages, as the device tool's KINDS.md lists them (normalised names); never carried:
+# the image's own packages (normalised names); never copied:
 # a second version of one of them would stop the install there
 DEVICE_HAS = set(
     """absl-py accelerate aiohttp anyio attrs certifi charset-normalizer click cloudpickle contourpy cycler
@@ -85,7 +85,7 @@ def main() -> int:
         print(f"{name}=={version}: {fetch(name, version, args.out)}")
     size = sum(p.stat().st_size for p in args.out.glob("*.whl"))
     mib = size / 2**20
-    print(f"{len(needed)} wheels, {mib:.1f} MiB in {args.out} (the device tool carries at most 64 MiB)")
+    print(f"{len(needed)} wheels, {mib:.1f} MiB in {args.out} (to copy to the GPU machine)")
     return 0
 
 

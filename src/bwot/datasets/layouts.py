@@ -1,6 +1,6 @@
 """Dataset layouts -> one in-memory `Dataset` (classes, models, sketches), validated as a whole.
 
-Layouts (DESIGN.md §7): SHREC13 and SHREC14 (files named by their .cla ids) and a generic folder layout
+Layouts (docs/datasets.md): SHREC13 and SHREC14 (files named by their .cla ids) and a generic folder layout
 `models/<class>/*.{off,obj,ply,stl,glb}`, `sketches/<class>/{train,test}/*.{png,jpg,jpeg}`. Every problem
 found (missing files, unlisted files, unknown sketch classes, duplicate or unsafe ids, empty classes) is
 collected and reported together before anything is written.

@@ -1,6 +1,6 @@
 """Retrieval evaluation: the SHREC metrics, rank-list files and the `evaluate` stage.
 
-`retrieval_metrics(distances, query_labels, target_labels)` is the public entry point (DESIGN.md §6);
+`retrieval_metrics(distances, query_labels, target_labels)` is the public entry point (docs/evaluation.md);
 definitions and their fine print are in `bwot.evaluation.metrics`.
 """
 

@@ -1,6 +1,6 @@
 """The `evaluate` stage: embed test sketches and target shapes with a trained metric, rank, score, write.
 
-Inputs are the feature files of DESIGN.md §2 (sketches: `features` (n, R, D), `ids`, `labels`, `splits`;
+Inputs are the feature files of docs/features.md (sketches: `features` (n, R, D), `ids`, `labels`, `splits`;
 shapes: `pooled` (n, D), `ids`, `labels`) and a metric model with `embed_sketches` / `embed_shapes`.
 Query protocol: `upright` = rotation 0 of every test sketch (SHREC); `all_rotations` = every rotated copy
 is a query (the original code), named `<id>_r<k>`.

@@ -1,4 +1,4 @@
-"""The SHREC retrieval metrics (DESIGN.md §6), vectorised over queries and chunked to bound memory.
+"""The SHREC retrieval metrics (docs/evaluation.md), vectorised over queries and chunked to bound memory.
 
 Per query, all targets are ranked by distance with a stable sort (ties keep target order); G_i = 1 when the
 target at rank i has the query's class; C = number of targets of that class; n = number of targets.

@@ -1,7 +1,7 @@
 """Features of every image of a modality with its trained backbone, written to one HDF5 file.
 
 Shards are read in order, in chunks of whole items, by a background thread (or DataLoader workers), so
-decoding and reading overlap the forward passes. Output per DESIGN.md: `features` (n, K, D) float32,
+decoding and reading overlap the forward passes. Output (docs/features.md): `features` (n, K, D) float32,
 `ids`, `labels`; shapes also `pooled` (n, D) = max over views; sketches also `splits`; attrs backbone,
 layer, input_size.
 

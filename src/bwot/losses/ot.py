@@ -1,6 +1,6 @@
 """The batch-wise optimal-transport loss of Xu, Sun & Liu (CVPR 2019), as in its TensorFlow code.
 
-For a block (a, b) of two embedding batches with labels (DESIGN.md §5):
+For a block (a, b) of two embedding batches with labels (docs/metric.md):
 
     D_ij  = ||a_i - b_j||^2                       (expanded as |a_i|^2 - 2 a_i.b_j + |b_j|^2, as the original)
     Y_ij  = [label_a_i == label_b_j]
@@ -194,7 +194,7 @@ def ot_block_losses(
     return (gm * plan).sum((-1, -2))
 
 
-# The public one-block form (DESIGN.md): the same parameters as ot_block_losses, checked for one block.
+# The public one-block form (docs/metric.md): the same parameters as ot_block_losses, checked for one block.
 def batch_ot_loss(
     a: Tensor,
     b: Tensor,

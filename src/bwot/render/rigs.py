@@ -14,7 +14,7 @@ AXES = {"x": 0, "y": 1, "z": 2}
 
 
 def dodecahedron_vertices() -> np.ndarray:
-    """The 20 vertices of the regular dodecahedron (DESIGN.md §3), not normalised, in a fixed order."""
+    """The 20 vertices of the regular dodecahedron (docs/render.md), not normalised, in a fixed order."""
     cube = [(x, y, z) for x in (1, -1) for y in (1, -1) for z in (1, -1)]
     a, b = 1.0 / PHI, PHI
     rest = []

@@ -1,4 +1,4 @@
-"""One shard of one split of the sketches manifest -> the sketch HDF5 of DESIGN.md §2 + its skip report.
+"""One shard of one split of the sketches manifest -> the sketch HDF5 of docs/sketches.md + its skip report.
 
 Shard i of split s holds rows [i*n//N, (i+1)*n//N) of the n manifest rows whose split is s, in file order
 (N = `shards`; a shard may be empty when a split has fewer sketches than shards). Every bad file is

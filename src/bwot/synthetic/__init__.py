@@ -1,6 +1,6 @@
 """The built-in procedural benchmark: parametric everyday objects and hand-drawn-looking sketches of them.
 
-`generate_dataset(out, seed, preset, classes)` writes it in the SHREC13 layout (DESIGN.md §7), so the
+`generate_dataset(out, seed, preset, classes)` writes it in the SHREC13 layout (docs/datasets.md), so the
 SHREC13 reader reads it; `bwot synth` is its command line.
 """
 

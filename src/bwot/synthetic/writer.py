@@ -1,4 +1,4 @@
-"""Write a generated benchmark in the SHREC13 layout (DESIGN.md §7), .cla files included.
+"""Write a generated benchmark in the SHREC13 layout (docs/datasets.md), .cla files included.
 
 ```
 DIR/SHREC13_SBR_TRAINING_SKETCHES/SHREC13_SBR_TRAINING_SKETCHES/<class>/train/<id>.png
