@@ -373,7 +373,7 @@ CASES: dict[str, Callable[[Path, Path], Case]] = {
         t, "pipe.png", os.mkfifo, "not a regular file (a pipe or FIFO)"
     ),
     "sketch: a folder named .png": lambda t, r: _sketch_case(
-        t, "dir.png", Path.mkdir, "not a regular file (a folder)"
+        t, "dir.png", Path.mkdir, "not a regular file (a directory)"
     ),
     "sketch: 12x12 with ink": lambda t, r: _sketch_case(
         t,

@@ -25,13 +25,14 @@ import json
 import math
 import os
 import re
-import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
+
+from bwot.files import not_regular
 
 SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
 SECTIONS = ("synthetic", "render", "sketches", "features", "metric", "evaluate", "report")
@@ -72,14 +73,6 @@ class ConfigError(ValueError):
 
 # ----------------------------------------------------------------------------------------- config files
 
-_NOT_REGULAR = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a pipe or FIFO"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
 
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A config file's mapping ({} when empty); ConfigError naming the file when it is not a regular file,
@@ -94,13 +87,13 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         return ConfigError([f"{name}: {problem}"])
 
     try:
-        info = os.stat(name)  # stat does not open: a FIFO or a device is refused without a read
-        if not stat.S_ISREG(info.st_mode):
-            raise refuse(_not_regular(info.st_mode))
+        # stat does not open: a FIFO or a device is refused without a read
+        if kind := not_regular(os.stat(name).st_mode):
+            raise refuse(f"not a regular file ({kind}): write the config to a file")
         fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # replaced since the stat
-                raise refuse(_not_regular(os.fstat(f.fileno()).st_mode))
+            if kind := not_regular(os.fstat(f.fileno()).st_mode):  # replaced since the stat
+                raise refuse(f"not a regular file ({kind}): write the config to a file")
             data = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise refuse("no such file") from None
@@ -152,11 +145,6 @@ def read_config_files(paths: Iterable[str | os.PathLike[str]]) -> dict[str, Any]
             merged[key] = {**merged[key], **value} if both else value
             origin[key] = os.fspath(path)
     return merged
-
-
-def _not_regular(mode: int) -> str:
-    kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a plain file")
-    return f"not a regular file ({kind}): write the config to a file"
 
 
 def _expanded_size(node: yaml.Node, memo: dict[int, tuple[int, int]], open_: set[int]) -> tuple[int, int]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import os
-import stat
 import struct
 import threading
 import warnings
@@ -29,16 +28,10 @@ import imagecodecs
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from bwot.files import not_regular
 from bwot.sketches.errors import SketchError
 
 FORMATS = ("PNG", "JPEG", "MPO")  # MPO: multi-picture JPEG as written by cameras
-FILE_KINDS = {
-    stat.S_IFDIR: "a folder",
-    stat.S_IFIFO: "a pipe or FIFO",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFSOCK: "a socket",
-}
 REUSE_PIXELS = 4096 * 4096  # RGBA decode buffers up to this size (64 MB) are kept for the next file
 _local = threading.local()
 
@@ -54,9 +47,8 @@ def load_grayscale(
     """
     path = Path(path)
     try:
-        kind = stat.S_IFMT(os.stat(path).st_mode)
-        if kind != stat.S_IFREG:  # a FIFO would block the open, a device never end
-            raise SketchError(str(path), f"not a regular file ({FILE_KINDS.get(kind, 'special file')})")
+        if kind := not_regular(os.stat(path).st_mode):  # a FIFO would block the open, a device never end
+            raise SketchError(str(path), f"not a regular file ({kind})")
         f = open(path, "rb")  # closed by the `with f` below; Pillow reads only what it needs
     except OSError as err:
         raise SketchError(str(path), f"cannot read file ({err.strerror or err})") from err
