@@ -11,9 +11,10 @@ from conftest import REPO
 
 from bwot.config import MetricConfig
 from bwot.io import h5_writer, write_strings
+from bwot.losses.registry import LOSSES
 from bwot.metric import MetricNets, load_metric_model, save_metric_model, train_metric
 from bwot.metric.data import load_metric_data, validation_map
-from bwot.metric.trainer import CHECKPOINT, HISTORY_COLUMNS, total_steps
+from bwot.metric.trainer import CHECKPOINT, STEP_COLUMNS, total_steps
 
 
 @pytest.fixture(autouse=True)
@@ -110,7 +111,7 @@ def test_model_file_round_trip(tmp_path):
 
 
 def test_a_row_embeds_to_the_same_bits_alone_or_with_others(tmp_path):
-    """Rows go through the networks in blocks of one fixed size (bwot.blocks): a query embedded alone gets
+    """Rows go through the networks in tiles of one fixed size (bwot.tiles): a query embedded alone gets
     the bits `evaluate` gets for it among all test sketches (BLAS rounds 1 or 2 rows otherwise)."""
     nets = MetricNets(64, 48, [256, 128], [256, 128, 64], 16)
     save_metric_model(tmp_path / "m.pt", nets, {"loss": "ot"})
@@ -170,20 +171,19 @@ def test_validation_map_is_the_evaluation_map_of_queries_with_targets():
     assert np.isnan(validation_map(dist[:1], np.array([7]), tl))
 
 
-@pytest.mark.parametrize("loss", ["ot", "contrastive", "lifted", "npair"])
+@pytest.mark.parametrize("loss", list(LOSSES))
 def test_each_loss_trains_and_writes_outputs(tmp_path, loss):
     out = run(tmp_path, loss, steps=40, val_every=20)
     hist = pd.read_csv(out / "history.csv")
-    assert list(hist.columns) == HISTORY_COLUMNS
+    assert list(hist.columns) == STEP_COLUMNS
     assert hist["step"].tolist() == list(range(1, 41))
     assert hist["val_map"].notna().sum() == 2 and np.isfinite(hist["loss"]).all()
     if loss != "npair":
         parts = hist[["part_ss", "part_pp", "part_sp1", "part_sp2"]].sum(axis=1)
         np.testing.assert_allclose(parts, hist["loss"], rtol=1e-5)
-    if loss in (
-        "ot",
-        "lifted",
-    ):  # tiny nets start collapsed (~0 outputs): contrastive, n-pair gradients vanish
+    # tiny nets start collapsed (outputs ~1e-5): the gradients of contrastive, triplet (squared distances)
+    # and n-pair (dot products) vanish; test_losses checks that the summed losses fall on free embeddings
+    if loss in ("ot", "lifted"):
         assert hist["loss"].iloc[-10:].mean() < hist["loss"].iloc[:5].mean()
     assert not (out / "checkpoints").exists()
     model = load_metric_model(out / "model.pt")
@@ -191,7 +191,7 @@ def test_each_loss_trains_and_writes_outputs(tmp_path, loss):
     assert model.embed_sketches(np.zeros((2, 12))).shape == (2, 6)
 
 
-@pytest.mark.parametrize("loss", ["ot", "npair"])
+@pytest.mark.parametrize("loss", ["ot", "npair"])  # the two samplers: four batches, one paired batch
 def test_killed_and_resumed_run_ends_bit_identical(tmp_path, loss):
     full = run(tmp_path, loss, "full")
     part = run(tmp_path, loss, "part", stop_at=8)  # "killed" after step 8; last checkpoint at step 6
@@ -287,21 +287,21 @@ def test_metric_networks_forward_cpu_equal_cuda_in_float64():
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("loss", ["ot", "contrastive", "lifted", "npair"])
+@pytest.mark.parametrize("loss", list(LOSSES))
 def test_training_on_cuda_follows_the_cpu_run(tmp_path, loss):
     """The same seed on CUDA (float32) draws the same batches from the same initial weights: the first
     losses agree with the CPU run's to rtol 1e-4; the model says it was trained on cuda."""
     cpu = pd.read_csv(run(tmp_path, loss, "cpu") / "history.csv")
     out = run(tmp_path, loss, "cuda", device="cuda")
     gpu = pd.read_csv(out / "history.csv")
-    assert list(gpu.columns) == HISTORY_COLUMNS and np.isfinite(gpu["loss"]).all()
+    assert list(gpu.columns) == STEP_COLUMNS and np.isfinite(gpu["loss"]).all()
     np.testing.assert_allclose(gpu["loss"].iloc[:3], cpu["loss"].iloc[:3], rtol=1e-4)
     assert gpu["val_map"].notna().sum() == cpu["val_map"].notna().sum()
     assert load_metric_model(out / "model.pt").meta["device"].startswith("cuda")
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("loss", ["ot", "contrastive", "lifted", "npair"])
+@pytest.mark.parametrize("loss", list(LOSSES))
 def test_cuda_training_steps_never_wait_for_the_device(tmp_path, loss):
     """No host sync inside a training step (sampling, forward, loss, backward, update): torch's sync debug
     mode turns any synchronising call into an error."""
@@ -322,7 +322,7 @@ def test_cuda_training_steps_never_wait_for_the_device(tmp_path, loss):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("loss", ["ot", "contrastive", "lifted", "npair"])
+@pytest.mark.parametrize("loss", list(LOSSES))
 def test_cuda_graphs_train_as_eager(tmp_path, loss):
     """metric.cuda_graphs: the captured step (warm-up undone, the first step's momentum as eager's) trains
     as the eager one: the same losses (rtol 1e-5) and weights (atol 1e-6); resuming works as well."""

@@ -30,6 +30,8 @@ _NAMES = {  # name -> module: a table (its rows look alike by nature)
     "lifted_struct_loss": "bwot.losses.baselines",
     "npairs_loss": "bwot.losses.baselines",
     "tf_pairwise_distance": "bwot.losses.baselines",
+    "TripletSemiHardLoss": "bwot.losses.triplet",
+    "triplet_semihard_loss": "bwot.losses.triplet",
 }
 __all__ = sorted(_NAMES)
 __getattr__ = lazy_attributes(__name__, _NAMES)

@@ -61,13 +61,17 @@ class ContrastiveLoss(MarginLoss):
         return ground_metric(left, right, same, self.margin, OTOptions()).mean((-1, -2))
 
 
-def tf_pairwise_distance(x: Tensor) -> Tensor:
-    """TF's `pairwise_distance(x, squared=False)`: Euclidean; 0 (0 gradient) where D <= 0 and i == j."""
-    sq = (x * x).sum(1, keepdim=True) + (x * x).sum(1).unsqueeze(0) - 2.0 * (x @ x.T)
+def tf_pairwise_distance(x: Tensor, squared: bool = False) -> Tensor:
+    """TF's `pairwise_distance(x, squared)` over the last two dims, (..., n, d) -> (..., n, n): Euclidean
+    (squared Euclidean if `squared`) from the squared norms and x x^T, clamped at 0; 0 (0 gradient) where the
+    squared distance is <= 0 and on the diagonal."""
+    sq = (x * x).sum(-1, keepdim=True) + (x * x).sum(-1).unsqueeze(-2) - 2.0 * (x @ x.transpose(-1, -2))
     sq = sq.clamp_min(0.0)
     zero = sq <= 0
-    d = torch.sqrt(sq + zero.to(sq.dtype) * 1e-16) * (~zero).to(sq.dtype)
-    return d * (1.0 - torch.eye(len(x), dtype=d.dtype, device=d.device))
+    # the sqrt is taken at 1e-16 where the squared distance is 0, so that its gradient is finite (and masked)
+    d = sq if squared else torch.sqrt(sq + zero.to(sq.dtype) * 1e-16)
+    d = d * (~zero).to(sq.dtype)
+    return d * (1.0 - torch.eye(x.shape[-2], dtype=d.dtype, device=d.device))
 
 
 def lifted_struct_loss(labels: Tensor, embeddings: Tensor, margin: float = 1.0) -> Tensor:

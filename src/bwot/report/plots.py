@@ -14,18 +14,25 @@ import pandas as pd
 from bwot.io import PathLike, atomic_path
 
 # One colour per loss in every figure; OT stands out.
-COLORS = {"ot": "#d62728", "contrastive": "#1f77b4", "lifted": "#2ca02c", "npair": "#ff7f0e"}
-MARKERS = {"ot": "o", "contrastive": "s", "lifted": "^", "npair": "D"}
-HISTORY_COLUMNS = ("step", "loss", "val_map")
+COLORS = {
+    "ot": "#d62728",
+    "contrastive": "#1f77b4",
+    "lifted": "#2ca02c",
+    "npair": "#ff7f0e",
+    "triplet": "#9467bd",
+}
+MARKERS = {"ot": "o", "contrastive": "s", "lifted": "^", "npair": "D", "triplet": "v"}
+PLOTTED_COLUMNS = ("step", "loss", "val_map")
 
 
 def color(loss: str, i: int = 0) -> str:
-    return COLORS.get(loss, f"C{i + 4}")
+    """A loss's colour: its own, or one of matplotlib's C5..C9 (none of them one of COLORS)."""
+    return COLORS.get(loss, f"C{5 + i % 5}")
 
 
 def line(ax: plt.Axes, x, y, loss: str, i: int, label: str, lw: float = 1.6) -> None:
     """One loss's curve in its colour and marker."""
-    ax.plot(x, y, marker=MARKERS.get(loss, "v"), ms=4, lw=lw, color=color(loss, i), label=label)
+    ax.plot(x, y, marker=MARKERS.get(loss, "x"), ms=4, lw=lw, color=color(loss, i), label=label)
 
 
 def save_figure(fig: plt.Figure, path: PathLike, dpi: int = 130) -> None:
@@ -56,7 +63,7 @@ def read_history(path: PathLike) -> pd.DataFrame:
     """metric/{loss}/seed-{seed}/history.csv with the columns the plot needs (val_map empty between
     validations)."""
     table = pd.read_csv(path)
-    missing = [c for c in HISTORY_COLUMNS if c not in table.columns]
+    missing = [c for c in PLOTTED_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: history without columns {missing} (has {list(table.columns)})")
     return table
