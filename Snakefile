@@ -3,7 +3,7 @@
 snakemake --cores N                                   # built-in benchmark (config/config.yaml)
 snakemake --configfile config/shrec13.yaml --cores N  # SHREC13 (set data_dir)
 
-The config is checked by bwot.config against the packaged schema (src/bwot/schema.yaml, the one home of
+The config is checked by bwot.config against the packaged schema (src/bwot/config/schema.yaml, the one home of
 every key and default): a config file lists only what differs from the defaults. config/config.yaml is
 read only when no --configfile is given, so another config never inherits the built-in benchmark's keys.
 """
@@ -13,7 +13,8 @@ import os
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
-from bwot.config import Config, ConfigError, preflight, read_config_files
+from bwot.config import Config, ConfigError, read_config_files
+from bwot.workflow import preflight
 
 min_version("9.0")
 

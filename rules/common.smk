@@ -2,7 +2,7 @@
 # rules refer to them (rules.<rule>.output.<name>); the folders and shard counts are spelt here.
 import shutil
 
-from bwot.config import job_params
+from bwot.workflow import job_params
 from bwot.losses.registry import LOSSES as LOSS_NAMES
 
 NAME = CFG.run_name
@@ -64,14 +64,14 @@ def feature_images(wildcards):
 
 
 def metric_params(wildcards):
-    """What one train_metric job computes with (bwot.config.job_params): the keys its loss reads."""
+    """What one train_metric job computes with (bwot.workflow.job_params): the keys its loss reads."""
     return job_params("metric", config["metric"], loss=wildcards.loss)
 
 
-def sweep_metric(wildcards):
+def sweep_metric_params(wildcards):
     """The metric params of a sweep point's job (its one key changed)."""
     point = CFG.sweep_point(wildcards.key, wildcards.value)
-    values = CFG.sweep_metric(point.key, point.value).as_dict()
+    values = CFG.metric_with(point.key, point.value).as_dict()
     return job_params("metric", values, loss=wildcards.loss)
 
 

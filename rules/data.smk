@@ -10,13 +10,13 @@ rule synthesize_dataset:
         f"benchmarks/synthesize_dataset/{os.path.basename(CFG.builtin_root)}.tsv"
     conda:
         "../envs/bwot.yaml"
-    # the number of processes changes the time, never the bytes: threads, not a param
+    # the number of processes changes the time, never the bytes: threads, not a param (x-bookkeeping)
     threads: CFG.synthetic.workers
     resources:
         mem_mb=2000,
         runtime="30m",
     params:
-        cfg={k: v for k, v in config["synthetic"].items() if k != "workers"},
+        cfg=job_params("synthetic", config["synthetic"]),
         seed=CFG.seed,
     script:
         "../workflow/scripts/synthesize_dataset.py"

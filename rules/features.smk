@@ -1,6 +1,5 @@
-# Stage 4: a CNN fine-tuned per modality, then features of every image.
-# Extraction reads only these keys of `features:`: changing a training key reruns it through the model.
-EXTRACT_KEYS = ["device", "extract_batch_size", "workers", "amp"]
+# Stage 4: a CNN fine-tuned per modality, then features of every image. Extraction reads only the keys
+# marked x-extract in the schema: changing a training key reruns it through the model.
 
 
 rule train_backbone:
@@ -29,7 +28,7 @@ rule train_backbone:
         runtime="240m",
         gpu=int(uses_gpu(CFG.features.device)),
     params:
-        # the keys this modality's CNN reads (bwot.config.job_params); the rest from the config
+        # the keys this modality's CNN reads (bwot.workflow.job_params); the rest from the config
         cfg=lambda wc: job_params("features", config["features"], modality=wc.modality),
         seed=CFG.seed,
     script:
@@ -54,6 +53,6 @@ rule extract_features:
         runtime="120m",
         gpu=int(uses_gpu(CFG.features.device)),
     params:
-        cfg={k: config["features"][k] for k in EXTRACT_KEYS},
+        cfg=job_params("features", config["features"], extract=True),
     script:
         "../workflow/scripts/extract_features.py"

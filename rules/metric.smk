@@ -41,7 +41,7 @@ use rule train_metric as sweep_train_metric with:
     benchmark:
         f"{BENCH}/sweep/{{key}}/{{value}}/train_metric/{{loss}}/seed-{{seed}}.tsv"
     params:
-        cfg=lambda wc: sweep_metric(wc),
+        cfg=sweep_metric_params,
         seed=lambda wc: int(wc.seed),
         checkpoints=lambda wc, output: os.path.join(
             os.path.dirname(output.model), "checkpoints"

@@ -19,7 +19,7 @@ rule render_views:
         runtime="60m",
     params:
         # `up: auto` resolved for the dataset (z for the built-in benchmark, y for PSB/SHREC meshes)
-        cfg={**config["render"], "up": CFG.up},
+        cfg=job_params("render", {**config["render"], "up": CFG.up}),
     script:
         "../workflow/scripts/render_views.py"
 

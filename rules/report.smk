@@ -108,7 +108,7 @@ rule report:
         # (key, value, loss) of every sweep run, in the order of input.sweep (one file per seed each)
         sweep=[(p.key, p.value, loss) for p in SWEEP_POINTS for loss in p.losses],
         sweep_base={key: config["metric"][key] for key in CFG.sweep},
-        cfg=config["report"],
+        cfg=job_params("report", config["report"]),
         # what the report says of the run: its protocol where there is a paper's to compare with
         run_config=(
             CFG.protocol()

@@ -18,7 +18,7 @@ rule prepare_sketches:
         mem_mb=2000,
         runtime="30m",
     params:
-        cfg=config["sketches"],
+        cfg=job_params("sketches", config["sketches"]),
     script:
         "../workflow/scripts/prepare_sketches.py"
 

@@ -22,14 +22,14 @@ from bwot.config import (
     MetricConfig,
     RenderConfig,
     defaults,
-    preflight,
     read_config_file,
     read_config_files,
     schema,
     validate,
 )
-from bwot.features.layers import LAYERS, cached_weights_path, resolve_layer, torch_hub_dir
-from bwot.losses.registry import LOSSES
+from bwot.features.layers import BACKBONES, LAYERS, cached_weights_path, resolve_layer, torch_hub_dir
+from bwot.losses.registry import HYPERPARAMETERS, LOSSES
+from bwot.workflow import preflight
 
 CONFIGS = sorted(p.name for p in (REPO / "config").glob("*.yaml"))
 
@@ -51,8 +51,72 @@ def test_loss_names_come_from_the_registry():
     metric = schema()["properties"]["metric"]["properties"]
     assert metric["losses"]["items"]["enum"] == list(LOSSES)
     assert schema()["properties"]["report"]["properties"]["gallery_loss"]["enum"] == [None, *LOSSES]
-    with pytest.raises(ConfigError, match=r"'metric.losses.1': 'triplet' is not one of"):
-        validate({"dataset": "builtin", "metric": {"losses": ["ot", "triplet"]}})
+    assert MetricConfig().losses == list(LOSSES)  # the default: every registered loss
+    with pytest.raises(ConfigError, match=r"'metric.losses.1': 'no-such-loss' is not one of"):
+        validate({"dataset": "builtin", "metric": {"losses": ["ot", "no-such-loss"]}})
+
+
+def test_loss_hyperparameters_come_from_the_registry():
+    """Each loss declares its hyper-parameters; the schema takes them (type, bounds, default, meaning)."""
+    metric = schema()["properties"]["metric"]["properties"]
+    for key, prop in HYPERPARAMETERS.items():
+        assert {k: v for k, v in metric[key].items() if k != "x-protocol"} == prop, key
+        assert metric[key]["x-protocol"] and key in schema()["properties"]["sweep"]["propertyNames"]["enum"]
+    assert {k for entry in LOSSES.values() for k in entry.keys} == set(HYPERPARAMETERS)
+
+
+def test_every_key_has_a_description():
+    spec = schema()
+    missing = [k for k, p in spec["properties"].items() if "description" not in p]
+    for section, prop in spec["properties"].items():
+        missing += [f"{section}.{k}" for k, p in prop.get("properties", {}).items() if "description" not in p]
+    assert not missing
+
+
+def test_section_types_must_list_the_schemas_keys():
+    from bwot.config.sections import Section, section
+
+    with pytest.raises(TypeError, match=r"missing \['size', 'shards', .*not in the schema \['sise'\]"):
+
+        @section("render")
+        class Wrong(Section):
+            rig: str
+            sise: int
+
+
+def test_code_lists_of_allowed_values_equal_the_schema():
+    """Where a stage keeps its own list of allowed values (its CLI's choices, its checks), it is the
+    schema's, so a value added to one is added to the other."""
+    from bwot.datasets.manifest import KINDS
+    from bwot.evaluation.distances import DISTANCES
+    from bwot.evaluation.evaluate import PROTOCOLS
+    from bwot.optim import OPTIMIZERS
+    from bwot.render.rigs import RIGS
+    from bwot.synthetic.presets import PRESETS
+
+    props = schema()["properties"]
+    enum = {s: {k: p.get("enum") for k, p in props[s]["properties"].items()} for s in SECTION_TYPES}
+    assert list(BACKBONES) == enum["features"]["backbone"] and set(LAYERS) == set(BACKBONES)
+    assert list(RIGS) == enum["render"]["rig"]
+    assert list(OPTIMIZERS) == enum["features"]["optimizer"] == enum["metric"]["optimizer"]
+    assert list(PROTOCOLS) == enum["evaluate"]["protocol"]
+    assert list(DISTANCES) == enum["evaluate"]["distance"]
+    assert set(PRESETS) == set(enum["synthetic"]["preset"])
+    assert list(KINDS) == props["dataset"]["enum"]
+
+
+def test_marks_say_what_each_key_is_for():
+    from bwot.config import job_keys, protocol_keys
+
+    assert protocol_keys()["render"] == ["rig", "size"] and "shards" not in protocol_keys()["render"]
+    assert set(HYPERPARAMETERS) <= set(protocol_keys()["metric"])
+    assert job_keys("features", extract=True) == ["device", "amp", "extract_batch_size", "workers"]
+    assert "compression" not in job_keys("sketches") and "size" in job_keys("sketches")
+    assert "workers" not in job_keys("synthetic")
+    shapes, sketches = job_keys("features", modality="shapes"), job_keys("features", modality="sketches")
+    assert "train_views" in shapes and "train_views" not in sketches and "train_rotations" in sketches
+    assert "lamb" in job_keys("metric", loss="ot") and "lamb" not in job_keys("metric", loss="triplet")
+    assert not {"losses", "seeds", "val_every"} & set(job_keys("metric"))
 
 
 def test_values_are_checked_however_a_section_is_made():
@@ -115,11 +179,11 @@ def test_config_files_validate_and_hold_only_departures(name):
 
 
 def test_importing_the_config_does_not_import_torch():
-    """The Snakefile imports bwot.config at parse time: it must stay light."""
+    """The Snakefile imports bwot.config and bwot.workflow at parse time: they must stay light."""
     code = (
-        "import sys, bwot.config as c, bwot.losses.registry, bwot.features.layers\n"
+        "import sys, bwot.config as c, bwot.workflow as w\n"
         "cfg = {'dataset': 'builtin', 'features': {'weights': 'imagenet', 'backbone': 'alexnet'}}\n"
-        "c.preflight(c.Config.from_mapping(cfg))\n"
+        "w.preflight(c.Config.from_mapping(cfg))\n"
         "print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -409,4 +473,4 @@ def test_sweep_points_are_planned_once_and_found_by_label():
         KeyError, match=r"no sweep point lamb/7 in the config \(points: lamb/0.5, .* in all\)"
     ):
         cfg.sweep_point("lamb", "7")
-    assert cfg.sweep_metric("lamb", 3.5).lamb == 3.5
+    assert cfg.metric_with("lamb", 3.5).lamb == 3.5

@@ -19,15 +19,11 @@ from bwot.evaluation import (
     read_ranklist,
     retrieval_metrics,
 )
-from bwot.evaluation.evaluate import (
-    DistanceMatrix,
-    evaluate,
-    evaluate_files,
-    pairwise_distances,
-    read_ranking,
-)
+from bwot.evaluation.distances import DistanceMatrix, pairwise_distances
+from bwot.evaluation.evaluate import evaluate, evaluate_files
 from bwot.evaluation.inventory import Inventory
 from bwot.evaluation.metrics import stable_argsort_rows
+from bwot.evaluation.outputs import read_ranking
 from bwot.evaluation.ranklists import model_name, write_ranklists
 from bwot.evaluation.reference import naive_metrics
 from bwot.io import write_strings
@@ -206,7 +202,7 @@ def test_pairwise_distances():
     a, b = rng.normal(size=(5, 4)), rng.normal(size=(7, 4))
     ref = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))
     np.testing.assert_allclose(pairwise_distances(a, b, "euclidean"), ref, rtol=1e-5, atol=1e-6)
-    lazy = DistanceMatrix(a, b, "euclidean", block=2)  # rows computed on demand, two at a time
+    lazy = DistanceMatrix(a, b, "euclidean", tile_rows=2)  # rows computed on demand, two at a time
     assert lazy.shape == (5, 7) and len(lazy) == 5
     np.testing.assert_allclose(lazy[1:4], ref[1:4], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(lazy[::2], ref[::2], rtol=1e-5, atol=1e-6)
@@ -223,8 +219,8 @@ def test_pairwise_distances():
 
 
 def test_distance_rows_are_the_same_bits_alone_or_with_others():
-    """Rows are computed in blocks of one fixed size (bwot.blocks, the last padded): one query's distances
-    are those it gets among many, bit for bit, whatever the block it falls in."""
+    """Rows are computed in tiles of one fixed size (bwot.tiles, the last padded): one query's distances
+    are those it gets among many, bit for bit, whatever the tile it falls in."""
     rng = np.random.default_rng(2)
     a, b = rng.normal(size=(41, 100)).astype(np.float32), rng.normal(size=(300, 100)).astype(np.float32)
     for kind in ("euclidean", "cosine"):
@@ -449,18 +445,21 @@ def test_no_ranklists_unless_asked(tmp_path):
 
 
 def test_with_the_real_metric_model(tmp_path):
-    metric = pytest.importorskip("bwot.metric")
+    from bwot import metric
+
     sketches, shapes = write_features(tmp_path, dim=6)
     nets = metric.MetricNets(6, 6, [8], [8, 8], 4)
     metric.save_metric_model(tmp_path / "model.pt", nets, {"loss": "ot"})
     cfg = {"protocol": "upright", "distance": "euclidean", "ranklists": False}
-    result = evaluate_files(tmp_path / "model.pt", sketches, shapes, outputs(tmp_path), cfg)
+    result = evaluate_files(
+        tmp_path / "model.pt", sketches, shapes, outputs(tmp_path), cfg, loader=metric.load_metric_model
+    )
     assert result.queries.embeddings.shape == (12, 4)
     assert json.loads(outputs(tmp_path)["metrics"].read_text())["n_targets"] == 12
 
 
 def test_console_script(tmp_path, capsys):
-    metric = pytest.importorskip("bwot.metric")
+    from bwot import metric
     from bwot.cli import main
 
     sketches, shapes = write_features(tmp_path, dim=6)

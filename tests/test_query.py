@@ -26,7 +26,7 @@ from fake_run import CLASSES, N_MODELS, SKETCHES, SKIPPED, make_run, zip_bomb
 from PIL import Image
 
 from bwot.cli import main
-from bwot.evaluation.evaluate import DistanceMatrix
+from bwot.evaluation.distances import DistanceMatrix
 from bwot.evaluation.metrics import stable_argsort_rows
 from bwot.features.extract import extract_features
 from bwot.io import CheckpointError, load_torch

@@ -11,7 +11,7 @@ import pytest
 from conftest import finished_run, run_snakemake
 
 from bwot.cli import main
-from bwot.evaluation.evaluate import read_ranking
+from bwot.evaluation.outputs import read_ranking
 from bwot.query import read_index
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ from conftest import REPO, WORKFLOW_PARTS, run_snakemake
 
 from bwot.datasets import format_cla, read_cla
 from bwot.evaluation import read_ranklist
-from bwot.evaluation.evaluate import read_ranking
+from bwot.evaluation.outputs import read_ranking
 
 pytestmark = pytest.mark.slow
 

@@ -13,15 +13,17 @@ import pytest
 from PIL import Image
 
 from bwot.evaluation.bootstrap import bootstrap
-from bwot.evaluation.evaluate import evaluate, write_outputs
+from bwot.evaluation.evaluate import evaluate
+from bwot.evaluation.outputs import write_outputs
 from bwot.io import write_strings
+from bwot.losses.registry import LOSSES as REGISTRY
 from bwot.report import PAPER, build_report, metrics_table
 from bwot.report.build import LossFiles
 from bwot.report.gallery import gallery_rows, pick_queries
 from bwot.report.stats import differences_markdown, intervals_markdown
 from bwot.report.tables import PAPER_COLUMN
 
-LOSSES = ["ot", "contrastive", "lifted", "npair"]
+LOSSES = list(REGISTRY)  # every loss, as the default config trains them
 CLASSES = ["disc", "box", "bar", "ring", "cross", "wedge"]
 ROWS = ["NN", "FT", "ST", "E", "DCG", "mAP"]
 
@@ -189,7 +191,8 @@ def test_differences_are_to_ot_wherever_it_stands(tmp_path):
     kwargs["losses"] = dict(reversed(list(kwargs["losses"].items())))  # ot last
     build_report(**kwargs, dataset="builtin", name="demo", cfg={"gallery_queries": 2})
     md = kwargs["outputs"]["table"].read_text()
-    assert "## Paired differences to ot" in md and "| metric | npair − ot | lifted − ot |" in md
+    others = [loss for loss in reversed(LOSSES) if loss != "ot"]
+    assert "## Paired differences to ot" in md and f"| metric | {' − ot | '.join(others)} − ot |" in md
     assert set(pd.read_csv(kwargs["outputs"]["differences"])["reference"]) == {"ot"}
 
 
@@ -230,7 +233,7 @@ def test_build_report_on_synthetic_inputs(tmp_path):
         and "| mAP |" in md
         and "24 queries (upright protocol)" in md
         and "## Paired differences to ot" in md
-        and "| metric | contrastive − ot | lifted − ot | npair − ot |" in md
+        and f"| metric | {' | '.join(f'{loss} − ot' for loss in LOSSES[1:])} |" in md
     )
     intervals = pd.read_csv(out["intervals"])
     assert len(intervals) == 6 * len(LOSSES) and (intervals["low"] <= intervals["mean"]).all()
@@ -238,9 +241,7 @@ def test_build_report_on_synthetic_inputs(tmp_path):
     mean_map = intervals.set_index(["loss", "metric"]).loc[("ot", "mAP"), "mean"]
     assert mean_map == pytest.approx(table.set_index("metric").loc["mAP", "ot"])
     differences = pd.read_csv(out["differences"])
-    assert set(differences["loss"]) == {"contrastive", "lifted", "npair"} and set(
-        differences["reference"]
-    ) == {"ot"}
+    assert set(differences["loss"]) == set(LOSSES) - {"ot"} and set(differences["reference"]) == {"ot"}
     pr = pd.read_csv(out["pr_data"])
     assert list(pr.columns) == ["recall", *LOSSES] and len(pr) == 20
     for key in ("pr", "convergence", "gallery"):
@@ -408,7 +409,14 @@ def test_rules_evaluate_report_and_html_report(workflow_dir):
     fake_upstream(workflow_dir)
     dry = run_snakemake(workflow_dir, "-n", "--rerun-triggers", "mtime")
     stats = re.findall(r"^(\w+)\s+(\d+)$", dry.stdout + dry.stderr, flags=re.M)
-    assert dict(stats) == {"evaluate": "4", "retrieval_index": "4", "report": "1", "all": "1", "total": "10"}
+    n = str(len(LOSSES))
+    assert dict(stats) == {
+        "evaluate": n,
+        "retrieval_index": n,
+        "report": "1",
+        "all": "1",
+        "total": str(2 * len(LOSSES) + 2),
+    }
     run_snakemake(workflow_dir, "--rerun-triggers", "mtime")
     res = workflow_dir / "results" / "builtin"
     for loss in LOSSES:

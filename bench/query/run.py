@@ -7,10 +7,10 @@ target models in 171 classes), its retrieval index built by `bwot.query.build_in
 OpenBLAS and OpenMP). Per query, side by side:
 
 - `Retriever.search(png, k=10)` end to end, and its steps: decode + preprocess (upright), the CNN (one
-  image), the sketch metric network (a block of 16 rows), distances to the 8987 targets + stable ranking;
+  image), the sketch metric network (a tile of 16 rows), distances to the 8987 targets + stable ranking;
 - the same query re-embedding the targets (what it would cost without the index: the 8987 pooled shape
   features through the shape network, as `evaluate` does once);
-- the price of bit-exactness: the metric network on 1 row instead of a block of 16.
+- the price of bit-exactness: the metric network on 1 row instead of a tile of 16.
 
 Also: loading (`Retriever(...)`: index, checksums, networks) and building the index.
 
@@ -42,7 +42,8 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from bwot.config import SketchesConfig  # noqa: E402
-from bwot.evaluation.evaluate import DistanceMatrix, embed_targets  # noqa: E402
+from bwot.evaluation.distances import DistanceMatrix  # noqa: E402
+from bwot.evaluation.evaluate import embed_targets  # noqa: E402
 from bwot.evaluation.metrics import stable_argsort_rows  # noqa: E402
 from bwot.features import build_backbone  # noqa: E402
 from bwot.features.extract import embed_upright  # noqa: E402
@@ -149,7 +150,7 @@ def main() -> None:
             feature = retriever.backbone.embed(torch.zeros(1, 1, SIZE, SIZE)).numpy()
         metric = retriever.metric
         single_row = load_metric_model(run / "metric" / "ot" / "seed-0" / "model.pt")
-        single_row.block = 1  # the metric network without the fixed block (other bits: for the price only)
+        single_row.tile_rows = 1  # the metric network without the fixed tile (other bits: for the price only)
 
         def cnn(p: Path) -> torch.Tensor:
             return embed_upright(
@@ -166,11 +167,11 @@ def main() -> None:
             ),
             "- decode + preprocess (upright)": per_item_ms(retriever.prepare, pngs, args.repeat),
             "- CNN, one image (AlexNet fc7, 224 px)": per_item_ms(cnn, pngs, args.repeat),
-            "- metric network (a block of 16 rows)": per_item_ms(
+            "- metric network (a tile of 16 rows)": per_item_ms(
                 lambda p: metric.embed_sketches(feature), pngs, args.repeat
             ),
             "- distances to 8987 targets + stable ranking": per_item_ms(rank, pngs, args.repeat),
-            "metric network on 1 row (no block: other bits)": per_item_ms(
+            "metric network on 1 row (no tile: other bits)": per_item_ms(
                 lambda p: single_row.embed_sketches(feature), pngs, args.repeat
             ),
             "re-embedding the 8987 targets (per query, without the index)": per_item_ms(

@@ -1,6 +1,6 @@
 """`bwot config`: the whole config a workflow run would use, every default filled in, checked.
 
-bwot config                                   # the defaults (src/bwot/schema.yaml)
+bwot config                                   # the defaults (src/bwot/config/schema.yaml)
 bwot config config/shrec13.yaml               # that file over the defaults (later files override earlier)
 bwot config my.yaml --check                   # also the checks the workflow makes before any job
 """
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from bwot.config import Config, ConfigError, preflight, read_config_files
+from bwot.config import Config, ConfigError, read_config_files
+from bwot.workflow import preflight
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

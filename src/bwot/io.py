@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -236,3 +236,30 @@ def set_attrs(obj: h5py.HLObject, attrs: Mapping[str, Any]) -> None:
     """Set several HDF5 attributes at once."""
     for key, value in attrs.items():
         obj.attrs[key] = value
+
+
+def read_shard_images(
+    shards: Sequence[PathLike],
+    ids: Sequence[str],
+    index: int,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """images[row, index] of the rows whose id is in `ids`, across shards (each passed through `transform`
+    as it is read, when given); error naming ids not found."""
+    wanted = set(ids)
+    found: dict[str, np.ndarray] = {}
+    for shard in shards:
+        with open_h5(shard) as f:
+            shard_ids = read_strings(f["ids"])
+            rows = [i for i, s in enumerate(shard_ids) if s in wanted and s not in found]
+            if rows and index >= f["images"].shape[1]:
+                raise ValueError(f"{shard}: image index {index} but only {f['images'].shape[1]} per item")
+            for i in rows:
+                image = f["images"][i, index]
+                found[shard_ids[i]] = image if transform is None else transform(image)
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise ValueError(
+            f"ids not found in {len(shards)} shards ({shards[0] if shards else '-'} ...): {missing}"
+        )
+    return found

@@ -2,6 +2,7 @@
 
 from bwot.logs import setup_logging
 from bwot.sketches import prepare_shard
+from bwot.workflow import full_section
 
 setup_logging(snakemake.log[0])
 prepare_shard(
@@ -10,5 +11,5 @@ prepare_shard(
     snakemake.output.skipped,
     split=snakemake.wildcards.split,
     shard=int(snakemake.wildcards.shard),
-    cfg=snakemake.params.cfg,
+    cfg=full_section(snakemake.config, "sketches", snakemake.params.cfg),
 )

@@ -2,6 +2,7 @@
 
 from bwot.logs import setup_logging
 from bwot.render import render_shard
+from bwot.workflow import full_section
 
 setup_logging(snakemake.log[0])
 render_shard(
@@ -9,6 +10,6 @@ render_shard(
     int(snakemake.wildcards.shard),
     snakemake.output.views,
     snakemake.output.skipped,
-    snakemake.params.cfg,
+    full_section(snakemake.config, "render", snakemake.params.cfg),
     threads=snakemake.threads,
 )

@@ -4,6 +4,7 @@ from bwot.logs import setup_logging
 from bwot.report import build_report
 from bwot.report.build import LossFiles
 from bwot.report.stats import SweepRun
+from bwot.workflow import full_section
 
 setup_logging(snakemake.log[0])
 inputs, params = snakemake.input, snakemake.params
@@ -31,7 +32,7 @@ build_report(
     outputs=outputs,
     dataset=params.dataset,
     name=params.name,
-    cfg=params.cfg,
+    cfg=full_section(snakemake.config, "report", params.cfg),
     manifests=(inputs.models, inputs.sketches),
     backbones=inputs.backbones,
     run_config=params.run_config,

@@ -2,10 +2,10 @@
 
 import torch
 
-from bwot.config import full_section
 from bwot.device import claim_gpu
 from bwot.features import train_backbone
 from bwot.logs import setup_logging
+from bwot.workflow import full_section
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

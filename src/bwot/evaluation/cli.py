@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bwot.evaluation.evaluate import DISTANCES, PROTOCOLS, evaluate_files
+from bwot.config import EvaluateConfig, choices
+from bwot.evaluation.evaluate import evaluate_files
 from bwot.evaluation.inventory import Inventory
 from bwot.io import json_text
+from bwot.metric import load_metric_model
 
 OUTPUTS = {
     "metrics": "metrics.json",
@@ -24,8 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("shapes", type=Path, help="features/shapes.h5")
     parser.add_argument("--out", type=Path, required=True, help="folder for metrics.json, pr.csv, ...")
     parser.add_argument("--classes", type=Path, help="manifest/classes.txt (class names in per_class.csv)")
-    parser.add_argument("--protocol", choices=PROTOCOLS, default="upright")
-    parser.add_argument("--distance", choices=DISTANCES, default="euclidean")
+    parser.add_argument(
+        "--protocol", choices=choices("evaluate", "protocol"), default=EvaluateConfig.protocol
+    )
+    parser.add_argument(
+        "--distance", choices=choices("evaluate", "distance"), default=EvaluateConfig.distance
+    )
     parser.add_argument(
         "--ranklists", action="store_true", help="also write SHREC rank lists to OUT/ranklists"
     )
@@ -59,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         cfg,
         classes_txt=args.classes,
         ranklists_dir=args.out / "ranklists",
+        loader=load_metric_model,
         inventory=inventory,
     )
     print(json_text(result.summary()))

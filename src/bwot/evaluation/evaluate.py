@@ -11,28 +11,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import pandas as pd
 
-from bwot.blocks import BLOCK, fixed_blocks
 from bwot.config import EvaluateConfig
+from bwot.evaluation.distances import DistanceMatrix
 from bwot.evaluation.inventory import Inventory
 from bwot.evaluation.metrics import (
     NoRelevantTargetsError,
     QueryMetrics,
-    per_class_table,
     per_query_metrics,
-    pr_recall_levels,
 )
-from bwot.evaluation.ranklists import write_ranklists
-from bwot.io import PathLike, atomic_path, open_h5, read_strings, write_csv, write_json
+from bwot.evaluation.outputs import read_classes, write_outputs
+from bwot.io import PathLike, open_h5, read_strings
 
 log = logging.getLogger(__name__)
 PROTOCOLS = ("upright", "all_rotations")
-DISTANCES = ("euclidean", "cosine")
 TOPK = 10
 
 
@@ -41,6 +36,12 @@ class Embedder(Protocol):
 
     def embed_sketches(self, x: np.ndarray) -> np.ndarray: ...
     def embed_shapes(self, x: np.ndarray) -> np.ndarray: ...
+
+
+class ModelLoader(Protocol):
+    """Loads a metric model from its file (bwot.metric.load_metric_model)."""
+
+    def __call__(self, path: str, *, device: str) -> Embedder: ...
 
 
 @dataclass
@@ -129,73 +130,6 @@ def _as_f32(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
-class DistanceMatrix:
-    """Query x target distances, computed a block of rows at a time when sliced (`d[lo:hi]`).
-
-    Euclidean, or cosine (1 - cosine similarity); float64 arithmetic (||a||^2 + ||b||^2 - 2ab, clipped
-    at 0), float32 results. Never held whole: all_rotations on SHREC14 would be 102600 x 8987 (3.7 GB).
-    Rows are computed in blocks of exactly `block` query rows (bwot.blocks, the last padded): a row's
-    distances are the same bits whether its query is ranked alone (`bwot query`) or with all the others.
-    With `columns` (the column of each embedded target in a list of `width` targets), the targets that
-    have no embedding (skipped upstream) get distance +inf: ranked last, in list order (stable sort).
-    """
-
-    def __init__(
-        self,
-        queries: np.ndarray,
-        targets: np.ndarray,
-        kind: str = "euclidean",
-        block: int = BLOCK,
-        *,
-        columns: np.ndarray | None = None,
-        width: int | None = None,
-    ):
-        if kind not in DISTANCES:
-            raise ValueError(f"unknown distance {kind!r} (expected one of {', '.join(DISTANCES)})")
-        self.kind, self.block = kind, block
-        self.columns = None if columns is None or len(columns) == width else np.asarray(columns)
-        self.a = np.asarray(queries, np.float64)
-        self.b = np.asarray(targets, np.float64)
-        if kind == "cosine":
-            self.a = self.a / np.maximum(np.linalg.norm(self.a, axis=1, keepdims=True), 1e-12)
-            self.b = self.b / np.maximum(np.linalg.norm(self.b, axis=1, keepdims=True), 1e-12)
-        self.bb = (self.b**2).sum(axis=1)
-        self.shape = (len(self.a), len(self.b) if self.columns is None else int(width))
-        self.dtype = np.dtype(np.float32)
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, rows: Any) -> np.ndarray:
-        """Rows selected by a slice, an index array or an int (then one 1-D row)."""
-        index = np.arange(self.shape[0])[rows]
-        if np.ndim(index) == 0:
-            return self[[int(index)]][0]
-        out = np.empty((len(index), self.shape[1]), dtype=np.float32)
-        for lo, n, a in fixed_blocks(self.a[index], self.block):
-            if self.kind == "cosine":
-                d = 1.0 - a @ self.b.T
-            else:
-                d = np.sqrt(
-                    np.maximum((a**2).sum(axis=1)[:, None] + self.bb[None, :] - 2.0 * a @ self.b.T, 0.0)
-                )
-            if self.columns is None:
-                out[lo : lo + n] = d[:n]
-            else:
-                out[lo : lo + n] = np.inf
-                out[lo : lo + n, self.columns] = d[:n]
-        return out
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        whole = self[:]
-        return whole if dtype is None else whole.astype(dtype)
-
-
-def pairwise_distances(a: np.ndarray, b: np.ndarray, kind: str = "euclidean") -> np.ndarray:
-    """The whole (len(a), len(b)) float32 distance matrix (see DistanceMatrix)."""
-    return DistanceMatrix(a, b, kind)[:]
-
-
 def evaluate(
     model: Embedder,
     sketches_h5: PathLike,
@@ -259,73 +193,6 @@ def _check_classes(queries: Queries, target_labels: np.ndarray, sketches_h5, sha
         )
 
 
-def write_outputs(
-    result: Evaluation,
-    *,
-    metrics_json: PathLike,
-    pr_csv: PathLike,
-    per_class_csv: PathLike,
-    ranking_npz: PathLike,
-    per_query_csv: PathLike | None = None,
-    classes: list[str] | None = None,
-    ranklists_dir: PathLike | None = None,
-) -> None:
-    """metrics.json, pr.csv, per_class.csv, ranking.npz, per_query.csv (what the confidence intervals
-    resample) and (optionally) the SHREC rank lists."""
-    write_json(metrics_json, result.summary())
-    if per_query_csv is not None:
-        write_csv(per_query_csv, per_query_table(result))
-    pr = pd.DataFrame({"recall": pr_recall_levels(), "precision": result.metrics.pr.mean(axis=0)})
-    write_csv(pr_csv, pr)
-    table = per_class_table(result.metrics, result.queries.labels, result.target_labels, classes)
-    write_csv(per_class_csv, table)
-    write_ranking(ranking_npz, result)
-    if ranklists_dir is not None:
-        write_ranklists(ranklists_dir, list(result.queries.ids), list(result.target_ids), result.distances)
-        log.info("wrote %d rank lists to %s", len(result.queries.ids), ranklists_dir)
-
-
-def per_query_table(result: Evaluation) -> pd.DataFrame:
-    """One row per query: its name, sketch, rotation, label and the six metrics (AP for mAP)."""
-    q, m = result.queries, result.metrics
-    table = pd.DataFrame({"query": q.ids, "sketch": q.sketch_ids, "rotation": q.rotations, "label": q.labels})
-    for name, values in (("NN", m.NN), ("FT", m.FT), ("ST", m.ST), ("E", m.E), ("DCG", m.DCG), ("mAP", m.AP)):
-        table[name] = values
-    return table
-
-
-def write_ranking(path: PathLike, result: Evaluation) -> None:
-    """ranking.npz: ids and labels of both sides, and the top-10 targets (indices, distances) per query."""
-    topk, topk_dist = result.metrics.topk, result.metrics.topk_dist
-    if topk is None or topk_dist is None:
-        raise ValueError("write_ranking needs metrics computed with topk > 0")
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(
-            f,
-            query_ids=result.queries.ids.astype(str),
-            query_sketch_ids=result.queries.sketch_ids.astype(str),
-            query_rotations=result.queries.rotations.astype(np.int32),
-            query_labels=result.queries.labels,
-            target_ids=result.target_ids.astype(str),
-            target_labels=result.target_labels,
-            topk=topk,
-            topk_dist=topk_dist,
-        )
-
-
-def read_ranking(path: PathLike) -> dict[str, np.ndarray]:
-    """ranking.npz as a dict of arrays."""
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
-
-
-def read_classes(path: PathLike | None) -> list[str] | None:
-    """classes.txt (one name per line, label order), or None."""
-    if path is None:
-        return None
-    return [line for line in Path(path).read_text().splitlines() if line]
-
-
 def evaluate_files(
     model_path: PathLike,
     sketches_h5: PathLike,
@@ -335,16 +202,15 @@ def evaluate_files(
     *,
     classes_txt: PathLike | None = None,
     ranklists_dir: PathLike | None = None,
-    loader: Any = None,
+    loader: ModelLoader,
     inventory: Inventory | None = None,
 ) -> Evaluation:
-    """The rule's work: load the model (via bwot.metric.load_metric_model unless `loader` is given),
-    evaluate, write `outputs` (keys metrics, pr, per_class, ranking). Rank lists when `cfg.ranklists`.
-    `inventory`: rank every target of the manifest (see `evaluate`). metrics.json also records the
-    model's own metadata (`model`: loss, steps, seed, device, ...)."""
+    """The rule's work: load the model with `loader` (bwot.metric.load_metric_model: the caller passes it,
+    so that this stage does not depend on the metric stage), evaluate, write `outputs` (keys metrics, pr,
+    per_class, ranking). Rank lists when `cfg.ranklists`. `inventory`: rank every target of the manifest
+    (see `evaluate`). metrics.json also records the model's own metadata (`model`: loss, steps, seed,
+    device, ...)."""
     cfg = EvaluateConfig.from_mapping(cfg)
-    if loader is None:
-        from bwot.metric import load_metric_model as loader
     model = loader(str(model_path), device="cpu")
     result = evaluate(
         model,
@@ -369,4 +235,4 @@ def evaluate_files(
     return result
 
 
-__all__ = ["Evaluation", "evaluate", "evaluate_files", "read_ranking", "write_outputs"]
+__all__ = ["PROTOCOLS", "Embedder", "Evaluation", "ModelLoader", "Queries", "evaluate", "evaluate_files"]

@@ -131,7 +131,7 @@ def per_query_metrics(
     """All metrics per query; memory O(chunk_size x n_targets) besides the distances themselves.
 
     `distances`: an array, or an object with `.shape` whose row slices `distances[lo:hi]` are arrays (so
-    rows can be computed on demand, e.g. `bwot.evaluation.evaluate.DistanceMatrix`).
+    rows can be computed on demand, e.g. `bwot.evaluation.distances.DistanceMatrix`).
 
     With `topk` > 0 the indices of the first min(topk, n_targets) targets of each ranking are kept too.
     """

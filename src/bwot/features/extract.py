@@ -7,7 +7,7 @@ layer, input_size.
 
 The upright copy of a sketch (rotation 0: what a query is) goes through the CNN alone, one image per
 forward pass, exactly as `bwot query` embeds a sketch; the other rotations go in batches. PyTorch takes
-other convolution and matrix kernels for a single image than for a batch (bwot.blocks), so a feature
+other convolution and matrix kernels for a single image than for a batch (bwot.tiles), so a feature
 computed in a batch could differ in its last bits from the query's, and swap near-tied targets.
 """
 

@@ -33,7 +33,7 @@ from bwot.optim import make_optimizer
 from bwot.splits import holdout_split
 
 log = logging.getLogger(__name__)
-HISTORY_COLUMNS = ["epoch", "loss", "train_acc", "val_acc", "images_per_s", "lr", "wall_s"]
+EPOCH_COLUMNS = ["epoch", "loss", "train_acc", "val_acc", "images_per_s", "lr", "wall_s"]
 
 
 def train_backbone(
@@ -92,7 +92,7 @@ def train_backbone(
             {"epoch": epoch, **stats, "val_acc": val_acc, "wall_s": round(time.perf_counter() - start, 3)}
         )
         log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in rows[-1].items()})
-        write_csv(history_path, pd.DataFrame(rows, columns=HISTORY_COLUMNS))
+        write_csv(history_path, pd.DataFrame(rows, columns=EPOCH_COLUMNS))
         if score > best:
             best, best_epoch = score, epoch
             meta = {"weights": weights, "device": str(device), "epoch": epoch, "val_acc": float(val_acc)}

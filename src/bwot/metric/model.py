@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from bwot.blocks import BLOCK, fixed_blocks
 from bwot.io import CheckpointError, PathLike, load_torch, save_torch
 from bwot.metric.networks import MetricNets
+from bwot.tiles import TILE_ROWS, fixed_tiles
 
 FORMAT = "bwot-metric-v1"
 
@@ -25,15 +25,17 @@ def save_metric_model(path: PathLike, nets: MetricNets, meta: dict[str, Any]) ->
 class MetricModel:
     """A trained pair of metric networks, for embedding features of either modality.
 
-    Rows go through the networks in blocks of exactly `block` rows (bwot.blocks): a row's embedding is the
+    Rows go through the networks in tiles of exactly `tile_rows` rows (bwot.tiles): a row's embedding is the
     same, bit for bit, whether it is embedded alone (a query) or with thousands of others (`evaluate`)."""
 
-    def __init__(self, nets: MetricNets, meta: dict[str, Any], device: torch.device, block: int = BLOCK):
+    def __init__(
+        self, nets: MetricNets, meta: dict[str, Any], device: torch.device, tile_rows: int = TILE_ROWS
+    ):
         self.nets = nets.to(device).eval()
         self.meta = meta
         self.config = dict(nets.config)
         self.device = device
-        self.block = block
+        self.tile_rows = tile_rows
 
     def embed_sketches(self, x: np.ndarray) -> np.ndarray:
         """Embed sketch features (n, D) -> (n, out) float32."""
@@ -49,8 +51,8 @@ class MetricModel:
         if x.ndim != 2 or x.shape[1] != dim:
             raise ValueError(f"{what} features must have shape (n, {dim}), got {x.shape}")
         out = np.empty((len(x), self.config["out_dim"]), dtype=np.float32)
-        for start, n, block in fixed_blocks(np.asarray(x, np.float32), self.block):
-            rows = net(torch.from_numpy(np.ascontiguousarray(block)).to(self.device))
+        for start, n, tile in fixed_tiles(np.asarray(x, np.float32), self.tile_rows):
+            rows = net(torch.from_numpy(np.ascontiguousarray(tile)).to(self.device))
             out[start : start + n] = rows[:n].float().cpu().numpy()
         return out
 

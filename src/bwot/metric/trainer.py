@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from bwot.config import MetricConfig, job_params
+from bwot.config import MetricConfig, job_keys
 from bwot.device import resolve_device
 from bwot.io import CheckpointError, PathLike, load_torch, save_torch, set_aside, write_csv
 from bwot.losses.base import BLOCKS, FourBatches, FourBatchLoss
@@ -47,7 +47,7 @@ from bwot.optim import make_optimizer
 
 log = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = ["step", "loss", *(f"part_{b}" for b in BLOCKS), "lr", "val_map", "wall_s"]
+STEP_COLUMNS = ["step", "loss", *(f"part_{b}" for b in BLOCKS), "lr", "val_map", "wall_s"]
 CHECKPOINT = "checkpoint.pt"
 HISTORY_SYNC_MAX = 1000  # steps whose loss values may wait on the device before the history is synced
 
@@ -204,7 +204,7 @@ class _PendingHistory:
 def write_outputs(run: Run, model_out: PathLike, history_out: PathLike, checkpoints: PathLike) -> None:
     """history.csv and model.pt (with the loss, steps, seed, last validation mAP and device); the
     checkpoints folder is removed unless `keep_checkpoints`."""
-    write_csv(history_out, pd.DataFrame(run.history, columns=HISTORY_COLUMNS))
+    write_csv(history_out, pd.DataFrame(run.history, columns=STEP_COLUMNS))
     meta = {
         "loss": run.loss_name,
         "steps": run.steps,
@@ -383,7 +383,10 @@ def _row(step: int, value: float, parts: list[float], lr: float, wall: float) ->
 
 def _fingerprint(cfg: Any, loss: str, seed: int, data: MetricData) -> str:
     """What a checkpoint must match to be resumed: the training config, loss, seed and the data's size."""
-    keys = job_params("metric", cfg.as_dict(), loss=loss)  # a checkpoint resumes under other bookkeeping
+    values = cfg.as_dict()
+    keys = {
+        k: values[k] for k in job_keys("metric", loss=loss)
+    }  # a checkpoint resumes under other bookkeeping
     blob = json.dumps(
         [keys, loss, seed, data.shapes.shape, data.sketches.shape, int(data.sketch_labels.sum())],
         sort_keys=True,

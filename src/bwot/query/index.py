@@ -40,10 +40,12 @@ from PIL import Image
 
 from bwot.config import SketchesConfig
 from bwot.datasets.manifest import read_manifest
-from bwot.evaluation.evaluate import DISTANCES, embed_targets, read_classes
+from bwot.evaluation.distances import DISTANCES
+from bwot.evaluation.evaluate import embed_targets
 from bwot.evaluation.inventory import Inventory
-from bwot.io import PathLike, h5_writer, open_h5, read_strings, set_attrs, write_strings
-from bwot.report.gallery import read_shard_images
+from bwot.evaluation.outputs import read_classes
+from bwot.io import PathLike, h5_writer, open_h5, read_shard_images, read_strings, set_attrs, write_strings
+from bwot.metric import load_metric_model
 from bwot.shards import read_skip_reports
 
 if TYPE_CHECKING:
@@ -158,8 +160,6 @@ def build_index(
     """Embed the targets of `shapes` with the shape network of `metric_model` (as `evaluate` does), check
     them against the models manifest and the skip reports (as `evaluate` does), take one thumbnail each
     from the views shards, and write the index atomically; return a summary."""
-    from bwot.metric import load_metric_model
-
     if distance not in DISTANCES:
         raise ValueError(f"unknown distance {distance!r} (expected one of {', '.join(DISTANCES)})")
     sketches = SketchesConfig.from_mapping(sketches)

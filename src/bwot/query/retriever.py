@@ -12,7 +12,7 @@ them.
 The same bits: PyTorch and BLAS pick their kernels by batch size, and a feature computed in a batch may
 differ in its last bits from the same feature computed alone, enough to swap two near-tied targets. So
 the pipeline embeds every sketch's upright copy alone (`embed_upright`, as a query is) and the metric
-networks and distances go in row blocks of one fixed size (bwot.blocks). The thread count matters too:
+networks and distances go in row tiles of one fixed size (bwot.tiles). The thread count matters too:
 a product split over two threads can round differently from one thread (measured on the built-in run's
 sketch metric network), so the CNN pass and the metric network run on one thread, as `evaluate` does
 (its rule's `threads: 1`). Then a query's distances are those `evaluate` computed for the same sketch,
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bwot.evaluation.evaluate import DistanceMatrix
+from bwot.evaluation.distances import DistanceMatrix
 from bwot.evaluation.metrics import stable_argsort_rows
 from bwot.features.extract import embed_upright, load_backbone, one_thread
 from bwot.io import PathLike

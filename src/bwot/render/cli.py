@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bwot.render.rigs import RIGS
+from bwot.config import RenderConfig, choices
+from bwot.render.rigs import resolve_up
 from bwot.shards import add_shard_arguments
 
 
@@ -21,8 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     shard.add_argument("--models", type=Path, required=True, help="models.csv (id,class,label,path)")
     add_shard_arguments(shard, "models.csv", "render.shards")
     shard.add_argument("--out", type=Path, required=True, help="views HDF5 (skip report: <out>.skipped.csv)")
-    shard.add_argument("--on-bad-mesh", choices=["error", "skip"], default="error")
-    shard.add_argument("--compression", choices=["gzip", "lzf"], default="gzip")
+    shard.add_argument(
+        "--on-bad-mesh", choices=choices("render", "on_bad_mesh"), default=RenderConfig.on_bad_mesh
+    )
+    shard.add_argument(
+        "--compression", choices=choices("render", "compression"), default=RenderConfig.compression
+    )
     preview = sub.add_parser("preview", help="a PNG contact sheet: one row of views per mesh")
     preview.add_argument("meshes", nargs="*", type=Path, help="mesh files")
     preview.add_argument("--models", type=Path, help="take meshes from a models.csv instead")
@@ -30,15 +35,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     preview.add_argument("--columns", type=int, default=None, help="views per line (default: all)")
     preview.add_argument("--png", type=Path, required=True)
     for p in (shard, preview):
-        p.add_argument("--size", type=int, default=64, help="image size in pixels")
-        p.add_argument("--rig", choices=RIGS, default="dodecahedron20")
-        p.add_argument("--up", choices=["x", "y", "z"], default="y", help="the meshes' up axis")
+        p.add_argument("--size", type=int, default=RenderConfig.size, help="image size in pixels")
+        p.add_argument("--rig", choices=choices("render", "rig"), default=RenderConfig.rig)
+        p.add_argument(
+            "--up",
+            choices=choices("render", "up"),
+            default=RenderConfig.up,
+            help="the meshes' up axis (auto: y)",
+        )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen mode."""
     if args.mode == "shard":
-        from bwot.config import RenderConfig
         from bwot.render.shard import render_shard
 
         cfg = RenderConfig(
@@ -69,7 +78,7 @@ def _preview(args: argparse.Namespace) -> int:
         items = [(p.stem, str(p)) for p in args.meshes]
     if not items:
         raise SystemExit("bwot render preview: no meshes given (pass files or --models)")
-    with ViewRenderer(args.size, args.rig, args.up) as renderer:
+    with ViewRenderer(args.size, args.rig, resolve_up(args.up)) as renderer:
         rows = [(label, renderer.render_file(path)) for label, path in items]
     with atomic_path(args.png) as tmp:
         contact_sheet(rows, args.columns).save(tmp, format="PNG")

@@ -13,6 +13,12 @@ RIGS = ("dodecahedron20", "ring12")
 AXES = {"x": 0, "y": 1, "z": 2}
 
 
+def resolve_up(up: str) -> str:
+    """The up axis of `render.up`: `auto` is y, the axis of PSB and SHREC meshes (the workflow resolves it
+    per dataset before: bwot.config.Config.up)."""
+    return "y" if up == "auto" else up
+
+
 def dodecahedron_vertices() -> np.ndarray:
     """The 20 vertices of the regular dodecahedron (docs/render.md), not normalised, in a fixed order."""
     cube = [(x, y, z) for x in (1, -1) for y in (1, -1) for z in (1, -1)]

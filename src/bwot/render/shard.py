@@ -15,6 +15,7 @@ from bwot.datasets import read_manifest
 from bwot.io import PathLike, h5_writer, set_attrs, write_strings
 from bwot.render.meshes import BadMeshError
 from bwot.render.renderer import ViewRenderer
+from bwot.render.rigs import resolve_up
 from bwot.shards import progress, shard_rows, write_skip_report
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def render_shard(
     `cfg.up` `auto` means y (PSB/SHREC meshes); the workflow resolves it per dataset (bwot.config.Config.up).
     """
     cfg = RenderConfig.from_mapping(cfg)
-    up = "y" if cfg.up == "auto" else cfg.up
+    up = resolve_up(cfg.up)
     rows = shard_rows(read_manifest(models_csv), shard, cfg.shards, COLUMNS, models_csv).reset_index(
         drop=True
     )

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from bwot.config import ReportConfig
-from bwot.evaluation.evaluate import read_classes, read_ranking
 from bwot.evaluation.metrics import METRICS
+from bwot.evaluation.outputs import read_classes, read_ranking
 from bwot.io import PathLike, write_csv, write_text
 from bwot.report.gallery import gallery_rows, plot_gallery
 from bwot.report.plots import plot_convergence, plot_pr_curves, read_history

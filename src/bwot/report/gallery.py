@@ -4,7 +4,7 @@ not known: a drawn query)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import matplotlib
@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bwot.io import PathLike, open_h5, read_strings
+from bwot.io import PathLike, read_shard_images
 from bwot.report.plots import save_figure
 
 GOOD, BAD, QUERY, UNKNOWN = "#1a9850", "#d73027", "#333333", "#8c8c8c"
@@ -50,33 +50,6 @@ def pick_queries(ranking: dict[str, np.ndarray], n: int) -> np.ndarray:
                 picked.append(int(by_class[i][depth]))
         depth += 1
     return np.array(picked[:n], dtype=int)
-
-
-def read_shard_images(
-    shards: Sequence[PathLike],
-    ids: Sequence[str],
-    index: int,
-    transform: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> dict[str, np.ndarray]:
-    """images[row, index] of the rows whose id is in `ids`, across shards (each passed through `transform`
-    as it is read, when given); error naming ids not found."""
-    wanted = set(ids)
-    found: dict[str, np.ndarray] = {}
-    for shard in shards:
-        with open_h5(shard) as f:
-            shard_ids = read_strings(f["ids"])
-            rows = [i for i, s in enumerate(shard_ids) if s in wanted and s not in found]
-            if rows and index >= f["images"].shape[1]:
-                raise ValueError(f"{shard}: image index {index} but only {f['images'].shape[1]} per item")
-            for i in rows:
-                image = f["images"][i, index]
-                found[shard_ids[i]] = image if transform is None else transform(image)
-    missing = sorted(wanted - set(found))
-    if missing:
-        raise ValueError(
-            f"ids not found in {len(shards)} shards ({shards[0] if shards else '-'} ...): {missing}"
-        )
-    return found
 
 
 def gallery_rows(

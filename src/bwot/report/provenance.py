@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bwot.config import PROTOCOL_KEYS, read_config_file, validate
+from bwot.config import protocol_keys, read_config_file, validate
 from bwot.datasets.layouts import SHREC13, SHREC14
 from bwot.datasets.manifest import read_manifest
 from bwot.io import PathLike
@@ -37,7 +37,7 @@ def protocol_differences(run: Mapping[str, Any], paper: Mapping[str, Any]) -> li
     """`section.key: run value (paper: value)` for every protocol key where the two configs differ."""
     run, paper = validate(run), validate(paper)
     out = []
-    for section, keys in PROTOCOL_KEYS.items():
+    for section, keys in protocol_keys().items():
         for key in keys:
             if run[section][key] != paper[section][key]:
                 out.append(

@@ -36,12 +36,12 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from bwot.blocks import BLOCK
 from bwot.datasets.manifest import read_manifest
 from bwot.io import open_h5, read_strings
 from bwot.query.retriever import QueryResult, Retriever
 from bwot.serve.batcher import QueryBatcher
 from bwot.serve.http import LOOPBACK_NAMES, SecurityHeaders, UploadAbandoned, peer, read_body, safe_text
+from bwot.tiles import TILE_ROWS
 
 STATIC = Path(__file__).with_name("static")
 MAX_UPLOAD = 32 * 2**20  # bytes of an uploaded image
@@ -100,7 +100,7 @@ def create_app(
     hosts: Sequence[str] = LOOPBACK_NAMES,
     body_timeout: float = BODY_TIMEOUT,
     workers: int | None = None,
-    max_batch: int = BLOCK,
+    max_batch: int = TILE_ROWS,
 ) -> FastAPI:
     """The application answering from `retriever` (k: the page's default number of models; hosts: the
     Host names it answers, bwot.serve.http.allowed_hosts; body_timeout: seconds an upload may take;

@@ -1,13 +1,13 @@
 """Concurrent queries: CNN passes side by side, the rest in batches, with the same bits as one at a time.
 
 A query's cost on the CPU is its sketch CNN pass, then the sketch metric network and the distances,
-which run in row blocks of a fixed size (bwot.blocks): one query alone pays for a whole block. So:
+which run in row tiles of a fixed size (bwot.tiles): one query alone pays for a whole tile. So:
 
 1. each query's CNN pass starts as soon as its image is ready, on one of `workers` threads, side by side
    with the others' (one image per pass, one thread per pass: `Retriever.features`, the pipeline's
    `embed_upright`);
 2. the metric network, the distances and the ranking take every query whose features are ready, up to
-   a block, as one batch (`Retriever.search_features`): one block instead of one per query.
+   a tile, as one batch (`Retriever.search_features`): one tile instead of one per query.
 
 No step mixes one query's rows with another's, and every product has the shape it has for a query alone,
 so every answer is the bits that query gets alone (tests/test_serve.py).
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from bwot.blocks import BLOCK
 from bwot.query.retriever import QueryResult, Retriever
+from bwot.tiles import TILE_ROWS
 
 
 @dataclass
@@ -45,7 +45,7 @@ class QueryBatcher:
     """`await batcher.search(image, name, k)`: the k nearest targets of a preprocessed sketch; `workers`
     threads (default: the CPUs this process may use) run the CNN passes and the batches."""
 
-    def __init__(self, retriever: Retriever, workers: int | None = None, max_batch: int = BLOCK) -> None:
+    def __init__(self, retriever: Retriever, workers: int | None = None, max_batch: int = TILE_ROWS) -> None:
         self.retriever = retriever
         self.max_batch = max_batch
         self.workers = workers or len(os.sched_getaffinity(0))

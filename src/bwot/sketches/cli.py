@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bwot.config import SketchesConfig
+from bwot.config import SketchesConfig, choices
 from bwot.shards import add_shard_arguments
 from bwot.sketches.pipeline import preprocess_sketch
 from bwot.sketches.shard import prepare_shard
@@ -20,8 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=["train", "test"], help="manifest split (shard mode)")
     add_shard_arguments(parser, "the split", "sketches.shards")
     parser.add_argument("--size", type=int, default=SketchesConfig.size)
-    parser.add_argument("--thicken", choices=["auto", "never", "always"], default=SketchesConfig.thicken)
-    parser.add_argument("--on-bad-sketch", choices=["error", "skip"], default=SketchesConfig.on_bad_sketch)
+    parser.add_argument("--thicken", choices=choices("sketches", "thicken"), default=SketchesConfig.thicken)
+    parser.add_argument(
+        "--on-bad-sketch", choices=choices("sketches", "on_bad_sketch"), default=SketchesConfig.on_bad_sketch
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from bwot.synthetic.presets import PRESETS
+from bwot.config import SyntheticConfig, choices, defaults
 from bwot.synthetic.writer import generate_dataset
 
 
@@ -15,11 +15,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", required=True, type=Path, help="dataset root to write (must not exist or be empty)"
     )
-    parser.add_argument("--classes", type=int, default=None, help="number of classes (default: the preset's)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="default", help="benchmark size")
-    parser.add_argument("--sketch-size", type=int, default=256, help="sketch width and height in pixels")
-    parser.add_argument("--workers", type=int, default=1, help="processes to generate with")
+    d = SyntheticConfig()  # the defaults of the `synthetic:` section
+    parser.add_argument(
+        "--classes", type=int, default=d.classes, help="number of classes (default: the preset's)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=defaults()["seed"], help="random seed (same seed, same bytes)"
+    )
+    parser.add_argument(
+        "--preset", choices=choices("synthetic", "preset"), default=d.preset, help="benchmark size"
+    )
+    parser.add_argument(
+        "--sketch-size", type=int, default=d.sketch_size, help="sketch width and height in pixels"
+    )
+    parser.add_argument("--workers", type=int, default=d.workers, help="processes to generate with")
     parser.add_argument("--no-contact-sheet", action="store_true", help="skip contact_sheet.png")
     parser.add_argument("--overwrite", action="store_true", help="remove --out first if it exists")
 
