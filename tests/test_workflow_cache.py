@@ -1,14 +1,12 @@
 """The workflow as users run it: caching between stages, -R/--until per stage, failures, kills, configs.
 
-The tests that run the pipeline use config/test-tiny.yaml in a private copy of the workflow. They are
-skipped while any workflow/scripts/*.py is still a `raise NotImplementedError` placeholder.
+The tests that run the pipeline use config/test-tiny.yaml in a private copy of the workflow.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -20,7 +18,7 @@ import pytest
 import yaml
 from conftest import REPO, SNAKEMAKE, finished_run, planned_jobs, run_snakemake
 
-from bwot.config import Config
+from bwot.config import SECTIONS, Config, marked, properties
 from bwot.datasets.layouts import layout_problems
 from bwot.features.layers import cached_weights_path
 from bwot.losses.registry import reads
@@ -45,17 +43,6 @@ UPSTREAM["report"] = UPSTREAM["evaluate"] | {"evaluate"}
 UPSTREAM["retrieval_index"] = UPSTREAM["train_metric"] | {"train_metric"}
 STAGES = list(UPSTREAM)
 DOWNSTREAM = {rule: {other for other in STAGES if rule in UPSTREAM[other]} for rule in STAGES}
-
-
-def _placeholder_scripts() -> list[str]:
-    scripts = sorted((REPO / "workflow" / "scripts").glob("*.py"))
-    return [p.name for p in scripts if re.search(r"^raise NotImplementedError", p.read_text(), re.M)]
-
-
-PLACEHOLDERS = _placeholder_scripts()
-needs_stages = pytest.mark.skipif(
-    bool(PLACEHOLDERS), reason=f"stage scripts still placeholders: {', '.join(PLACEHOLDERS)}"
-)
 
 
 def _smk(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -90,8 +77,6 @@ def _metrics(workdir: Path) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
     """A workflow copy with the whole tiny pipeline run once (shared; tests work on copies of it)."""
-    if PLACEHOLDERS:
-        pytest.skip(f"stage scripts still placeholders: {', '.join(PLACEHOLDERS)}")
     return finished_run(tmp_path_factory.mktemp("finished"), CONFIG)
 
 
@@ -103,7 +88,6 @@ def run_copy(finished, tmp_path) -> Path:
     return workdir
 
 
-@needs_stages
 def test_full_run_is_complete_and_cached(finished):
     for name in ("metrics.md", "metrics.csv", "pr_curves.png", "convergence.png", "gallery.png"):
         assert (finished / RES / "report" / name).stat().st_size > 0, name
@@ -116,7 +100,36 @@ def test_full_run_is_complete_and_cached(finished):
     assert rows and all((r["status"], r["plan"]) == ("ok", "no update") for r in rows), summary
 
 
-@needs_stages
+def _another_value(prop: dict, value):
+    """A valid value of a key other than `value` (its schema `prop`)."""
+    if "enum" in prop:
+        return next(v for v in prop["enum"] if v != value and v is not None)
+    kind = prop["type"]
+    if kind == "boolean":
+        return not value
+    if kind == "integer":
+        return value + 1
+    raise AssertionError(f"no other value for {prop}")
+
+
+def test_a_bookkeeping_change_reruns_nothing(run_copy):
+    """Every key marked x-bookkeeping (sketches.compression among them) changed at once: Snakemake plans no
+    job, by any of its rerun triggers (params, input, code, software environment, mtime)."""
+    path = run_copy / CONFIG
+    cfg = yaml.safe_load(path.read_text())
+    full = Config.from_mapping(cfg).as_dict()
+    changed = []
+    for section in SECTIONS:
+        for key in marked(section, "x-bookkeeping"):
+            if (section, key) == ("metric", "cuda_graphs"):  # preflight: only with sgd (test-tiny's is)
+                assert full["metric"]["optimizer"] == "sgd"
+            cfg.setdefault(section, {})[key] = _another_value(properties(section)[key], full[section][key])
+            changed.append(f"{section}.{key}")
+    assert "sketches.compression" in changed and len(changed) >= 8, changed
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert planned_jobs(_smk(run_copy, "-n")) == {}, changed
+
+
 def test_metric_parameter_change_reruns_only_metric_and_after(run_copy):
     params_listed = set(_smk(run_copy, "--list-changes", "params").stdout.split())
     path = run_copy / CONFIG
@@ -142,7 +155,6 @@ def test_metric_parameter_change_reruns_only_metric_and_after(run_copy):
     assert planned_jobs(_smk(run_copy, "-n")) == {}
 
 
-@needs_stages
 def test_bookkeeping_and_the_other_modalitys_keys_rerun_nothing(run_copy):
     """Keys marked x-bookkeeping in the schema (checkpoints, logging, memory bounds) are not params of any
     job; a features key of one modality (x-modality) reruns only that modality's CNN and what follows."""
@@ -158,7 +170,6 @@ def test_bookkeeping_and_the_other_modalitys_keys_rerun_nothing(run_copy):
     assert planned["train_backbone"] == 1 and planned["extract_features"] == 1, planned
 
 
-@needs_stages
 def test_builtin_runs_with_other_settings_never_touch_each_others_inputs(run_copy):
     """Another seed (under another name) generates its own benchmark, beside the first: the first run stays
     complete. Another name with the same settings shares the benchmark. More workers rerun nothing."""
@@ -177,7 +188,6 @@ def test_builtin_runs_with_other_settings_never_touch_each_others_inputs(run_cop
     assert planned_jobs(_smk(run_copy, "-n")) == {}
 
 
-@needs_stages
 def test_seeds_and_sweeps_plan_exactly_their_jobs_and_keep_computed_points(run_copy):
     """Seeds and sweep points are wildcards of train_metric and evaluate only: the dry run plans one job per
     new (loss, seed) and per (point, loss that reads the key, seed); a computed point is never redone."""
@@ -232,7 +242,6 @@ def test_seeds_and_sweeps_plan_exactly_their_jobs_and_keep_computed_points(run_c
     assert touched and all("/sweep/lamb/30.0/" in p for p in touched), sorted(touched)
 
 
-@needs_stages
 @pytest.mark.parametrize("rule", STAGES)
 def test_forcerun_reruns_the_stage_and_what_follows(finished, rule):
     planned = _rules(planned_jobs(_smk(finished, "-n", "-R", rule)))
@@ -259,7 +268,6 @@ def manifest_only(run_copy) -> Path:
     return run_copy
 
 
-@needs_stages
 @pytest.mark.parametrize("rule", STAGES)
 def test_until_runs_the_stage_and_what_precedes(manifest_only, rule):
     if rule in ("synthesize_dataset", "index_dataset"):
@@ -269,7 +277,6 @@ def test_until_runs_the_stage_and_what_precedes(manifest_only, rule):
     assert planned == ({rule} | UPSTREAM[rule]) - ({"synthesize_dataset", "index_dataset"} - {rule}), planned
 
 
-@needs_stages
 @pytest.mark.parametrize("rule", BETWEEN_MANIFEST_AND_METRIC)
 def test_stage_target_runs_the_stage_and_what_precedes(manifest_only, rule):
     planned = _rules(planned_jobs(_smk(manifest_only, "-n", STAGE_TARGET[rule])))
@@ -277,7 +284,6 @@ def test_stage_target_runs_the_stage_and_what_precedes(manifest_only, rule):
     assert not planned & DOWNSTREAM[rule], planned
 
 
-@needs_stages
 def test_until_on_a_fresh_tree(workflow_dir):
     """`--until prepare_sketches` from nothing: dataset, manifests and every sketch shard, nothing more."""
     _smk(workflow_dir, "--until", "prepare_sketches")
@@ -287,7 +293,6 @@ def test_until_on_a_fresh_tree(workflow_dir):
     assert planned_jobs(_smk(workflow_dir, "-n", "--until", "prepare_sketches")) == {}
 
 
-@needs_stages
 def test_failing_job_leaves_no_partial_output(run_copy):
     features = run_copy / RES / "features" / "sketches.h5"
     stat = features.stat()
@@ -312,7 +317,6 @@ def _wait_for_incomplete(workdir: Path, proc: subprocess.Popen, timeout: float) 
     return False
 
 
-@needs_stages
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_killed_run_completes_with_rerun_incomplete(run_copy, sig):
     expected = _metrics(run_copy)
