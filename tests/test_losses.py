@@ -4,6 +4,8 @@ baselines."""
 from __future__ import annotations
 
 import math
+import os
+import platform
 import re
 import subprocess
 import sys
@@ -661,3 +663,42 @@ def test_sinkhorn_scalings_cpu_equal_cuda_in_float64(log_domain):
     assert u_cuda.device.type == "cuda"
     torch.testing.assert_close(u_cuda.cpu(), u_cpu, rtol=1e-10, atol=0)
     torch.testing.assert_close(v_cuda.cpu(), v_cpu, rtol=1e-10, atol=0)
+
+
+# ------------------------------------------------------------------- the same bits on every CPU's BLAS
+
+_BITS_OF_OT = """
+import hashlib, torch
+from bwot.config import MetricConfig
+from bwot.losses.registry import build_loss
+torch.set_num_threads(1)
+g = torch.Generator().manual_seed(0)
+crit, h = build_loss("ot", MetricConfig()), hashlib.sha256()
+for _ in range(3):
+    x = [torch.randn(30, 100, generator=g).requires_grad_() for _ in range(4)]
+    labels = [torch.randint(0, 8, (30,), generator=g) for _ in range(4)]
+    loss = crit(*x, *labels)
+    loss.backward()
+    for t in [loss.detach(), *[xi.grad for xi in x]]:
+        h.update(t.numpy().tobytes())
+print(h.hexdigest())
+"""
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="OpenBLAS core types of x86-64")
+def test_ot_on_cpu_has_the_same_bits_whatever_kernels_openblas_picks():
+    """numpy's OpenBLAS picks its kernels by the CPU (Haswell or Zen kernels on AVX2 machines, SkylakeX on
+    AVX-512 ones), and each sums in its own order: the CPU Sinkhorn of ot must not go through it, or two
+    machines train other networks from the same data. Forced here to three x86-64 core types any AVX2
+    machine runs (the products of before gave three different results)."""
+    bits = {
+        core: subprocess.run(
+            [sys.executable, "-c", _BITS_OF_OT],
+            env={**os.environ, "OPENBLAS_CORETYPE": core},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for core in ("Prescott", "Sandybridge", "Haswell")
+    }
+    assert len(set(bits.values())) == 1, bits

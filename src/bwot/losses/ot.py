@@ -139,15 +139,24 @@ def _sinkhorn_numpy(
     u = np.ones((k.shape[0], na, 1), dtype=k.dtype)
     v = u
     for sweep in range(iters):
-        v = kt_b @ u
+        v = _matvec(kt_b, u)
         v += eps_b
         np.reciprocal(v, out=v)
-        u = k_a @ v
+        u = _matvec(k_a, v)
         u += eps_a
         np.reciprocal(u, out=u)
-        if tol is not None and sweep < iters - 1 and np.abs(v * (kt_b @ u) - 1).max() < tol * nb:
+        if tol is not None and sweep < iters - 1 and np.abs(v * _matvec(kt_b, u) - 1).max() < tol * nb:
             break
     return u, v
+
+
+def _matvec(m: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """m @ x for m (n, a, b) and x (n, b, 1), without BLAS: products, then numpy's own sum over each row.
+
+    A BLAS picks its kernels, and with them the order of the sums, by the CPU (OpenBLAS: Haswell or Zen
+    kernels on AVX2 machines, SkylakeX on AVX-512 ones), so `m @ x` has other last bits on other CPUs, and
+    600 training steps turn them into other figures. Numpy's row sums do not depend on the CPU."""
+    return (m * x.transpose(0, 2, 1)).sum(axis=2, keepdims=True)
 
 
 def _sinkhorn_log(log_k: Tensor, iters: int, tol: float | None, na: int, nb: int) -> tuple[Tensor, Tensor]:
