@@ -1,5 +1,8 @@
-# Stage 6b: the table of all losses, PR curves, convergence and a retrieval gallery.
+# Stage 6b: the table of all losses (also as a page the HTML report shows), PR curves, convergence, a
+# retrieval gallery, and per-class mAP, class confusion, the worst queries and a map of the embedding.
 CAPTIONS = "../workflow/report/captions"
+# the loss whose rankings and embedding the gallery and the figures of a class show
+GALLERY_LOSS = CFG.report.gallery_loss or LOSSES[0]
 # the paper's protocol, to say how this run differs from it (SHREC datasets only)
 PAPER_CONFIG = (
     [os.path.join(workflow.basedir, "config", f"{CFG.dataset}.yaml")]
@@ -27,12 +30,25 @@ rule report:
         models=rules.index_dataset.output.models,
         sketches=rules.index_dataset.output.sketches,
         paper_config=PAPER_CONFIG,
+        # the map of the embedding space: the gallery loss's first-seed metric applied to the features
+        gallery_model=expand(
+            rules.train_metric.output.model, loss=GALLERY_LOSS, seed=SEEDS[0]
+        ),
+        shape_features=features("shapes"),
+        sketch_features=features("sketches"),
     output:
         table=report(
             f"{RES}/report/metrics.md",
             caption=f"{CAPTIONS}/metrics.rst",
             category="Results",
             labels={"figure": "results table (markdown)"},
+        ),
+        # the same as a page: the report shows HTML in place (CSV and markdown only as downloads)
+        html=report(
+            f"{RES}/report/metrics.html",
+            caption=f"{CAPTIONS}/metrics_html.rst",
+            category="Results",
+            labels={"figure": "results table (page)"},
         ),
         csv=report(
             f"{RES}/report/metrics.csv",
@@ -58,6 +74,36 @@ rule report:
             caption=f"{CAPTIONS}/gallery.rst",
             category="Results",
             labels={"figure": "retrieval gallery"},
+        ),
+        per_class=report(
+            f"{RES}/report/per_class_map.csv",
+            caption=f"{CAPTIONS}/per_class_map.rst",
+            category="Results",
+            labels={"figure": "mAP per class (table)"},
+        ),
+        per_class_figure=report(
+            f"{RES}/report/per_class_map.png",
+            caption=f"{CAPTIONS}/per_class_map.rst",
+            category="Results",
+            labels={"figure": "mAP per class"},
+        ),
+        confusion=report(
+            f"{RES}/report/confusion.png",
+            caption=f"{CAPTIONS}/confusion.rst",
+            category="Results",
+            labels={"figure": "class confusion"},
+        ),
+        worst=report(
+            f"{RES}/report/worst_queries.png",
+            caption=f"{CAPTIONS}/worst_queries.rst",
+            category="Results",
+            labels={"figure": "worst queries"},
+        ),
+        embedding=report(
+            f"{RES}/report/embedding.png",
+            caption=f"{CAPTIONS}/embedding.rst",
+            category="Results",
+            labels={"figure": "embedding map"},
         ),
         intervals=report(
             f"{RES}/report/intervals.csv",
@@ -103,6 +149,7 @@ rule report:
     params:
         dataset=CFG.dataset,
         name=NAME,
+        seed=CFG.seed,
         losses=LOSSES,
         seeds=len(SEEDS),
         # (key, value, loss) of every sweep run, in the order of input.sweep (one file per seed each)

@@ -31,8 +31,8 @@ from bwot.io import write_strings
 SCALARS = ("NN", "FT", "ST", "E", "DCG", "mAP")
 
 
-def one(d, query_label, target_labels):
-    return retrieval_metrics(np.array([d], dtype=np.float64), [query_label], target_labels)
+def one(d, query_label, target_labels, **rules):
+    return retrieval_metrics(np.array([d], dtype=np.float64), [query_label], target_labels, **rules)
 
 
 def inv_log2(i):
@@ -54,8 +54,12 @@ def test_mixed_list_with_tie():
     assert m["mAP"] == pytest.approx((1 / 3 + 2 / 4) / 2)
     np.testing.assert_allclose(m["precision"], [0, 0, 1 / 3, 2 / 4, 2 / 5])
     np.testing.assert_allclose(m["recall"], [0, 0, 0.5, 1, 1])
-    # C = 2: recall 0.05..0.5 reached at the 1st relevant (rank 3), 0.55..1 at the 2nd (rank 4)
-    np.testing.assert_allclose(m["pr_precision"], [1 / 3] * 10 + [2 / 4] * 10)
+    # every_query, C = 2: recall 0.05..0.5 reached at the 1st relevant (rank 3), 0.55..1 at the 2nd (rank 4)
+    every = one([0.5, 0.1, 0.5, 0.2, 0.9], 0, [0, 1, 0, 1, 1], pr_rule="every_query")
+    np.testing.assert_allclose(every["pr_precision"], [1 / 3] * 10 + [2 / 4] * 10)
+    # shrec, C = 2: counts from recall 0.5 (k C >= 20), interpolated between p_1 = 1/3 and p_2 = 1/2
+    shrec = [0.0] * 9 + [1 / 3 + (k - 10) / 10 * (1 / 2 - 1 / 3) for k in range(10, 20)] + [1 / 2]
+    np.testing.assert_allclose(m["pr_precision"], shrec)
     np.testing.assert_allclose(m["pr_recall"], np.arange(1, 21) / 20)
 
 
@@ -79,7 +83,10 @@ def test_class_with_one_target():
     assert m["E"] == pytest.approx(2 * 0.25 * 1 / 1.25)
     assert m["DCG"] == pytest.approx(inv_log2(4))  # ideal DCG of C = 1 is 1
     assert m["mAP"] == pytest.approx(0.25)
-    np.testing.assert_allclose(m["pr_precision"], [0.25] * 20)
+    np.testing.assert_allclose(
+        one([0.4, 0.1, 0.2, 0.3], 2, labels, pr_rule="every_query")["pr_precision"], [0.25] * 20
+    )
+    np.testing.assert_allclose(m["pr_precision"], [0.0] * 20)  # shrec: C = 1 never counts
     best = one([0.0, 0.1, 0.2, 0.3], 2, labels)
     assert [best[k] for k in ("NN", "FT", "ST", "DCG", "mAP")] == [1, 1, 1, 1, 1]
     assert best["E"] == pytest.approx(2 * 0.25 / 1.25)  # P32 over the 4 retrieved
@@ -102,9 +109,14 @@ def test_long_list_e_measure_uses_first_32():
     assert m["mAP"] == pytest.approx(np.mean([j / (30 + j) for j in range(1, c + 1)]))
     dcg = sum(inv_log2(i) for i in range(31, 41))
     assert m["DCG"] == pytest.approx(dcg / (1 + sum(inv_log2(j) for j in range(2, c + 1))))
-    # PR: recall k/20 with C = 10 needs m = ceil(k/2) relevant targets, reached at rank 30 + m
+    # PR every_query: recall k/20 with C = 10 needs m = ceil(k/2) relevant targets, reached at rank 30 + m
     expected = [math.ceil(k / 2) / (30 + math.ceil(k / 2)) for k in range(1, 21)]
-    np.testing.assert_allclose(m["pr_precision"], expected)
+    every = one(np.arange(n, dtype=float), 0, labels, pr_rule="every_query")
+    np.testing.assert_allclose(every["pr_precision"], expected)
+    # shrec: counts from k = 2 (k C >= 20); hit position k/2, between p_floor and p_floor+1, p_m = m/(30+m)
+    p = [j / (30 + j) for j in range(1, c + 1)]
+    shrec = [0.0] + [p[k // 2 - 1] if k % 2 == 0 else (p[k // 2 - 1] + p[k // 2]) / 2 for k in range(2, 21)]
+    np.testing.assert_allclose(m["pr_precision"], shrec)
 
 
 def test_means_over_queries():
@@ -588,3 +600,218 @@ def test_features_of_an_unlisted_target_are_an_error(tmp_path):
     inventory.targets = inventory.targets[inventory.targets["id"] != "101"].reset_index(drop=True)
     with pytest.raises(ValueError, match=r"shapes.h5: target id\(s\) not in the models manifest: 101"):
         evaluate(FakeModel(), sketches, shapes, inventory=inventory)
+
+
+# ------------------------------------------------------------- PR by the SHREC rule (evaluate.pr_rule), AP
+
+
+def shrec_pr_by_definition(relevance, sizes):
+    """The SHREC evaluation code's 20-point PR curve, a plain loop from its definition (Sketch3DToolkit's
+    CalAvgPerf/InterpolatePerf): `relevance` holds each query's G list in rank order, `sizes` its C. At level
+    j a query counts when C >= 2 and C >= 20 / j; its value interpolates, at position xx = (j / 20) C, the
+    precisions at hits fix(xx) and fix(xx) + 1 (both clamped to 1..C); the level is the mean of the queries
+    that count, 0 when none does."""
+    curve = []
+    for j in range(1, 21):
+        total, valid = 0.0, 0
+        for g, c in zip(relevance, sizes, strict=True):
+            if c < 2 or c < 20 / j:
+                continue
+            hits, at_hit = 0, []
+            for rank, gi in enumerate(g, start=1):
+                if gi:
+                    hits += 1
+                    at_hit.append(hits / rank)
+            xx = j / 20 * c
+            x1 = int(xx)
+            dx = xx - x1
+            x2 = min(max(x1 + 1, 1), c)
+            x1 = min(max(x1, 1), c)
+            total += at_hit[x1 - 1] * (1 - dx) + at_hit[x2 - 1] * dx
+            valid += 1
+        curve.append(total / valid if valid else 0.0)
+    return np.array(curve)
+
+
+def every_query_pr_by_definition(relevance, sizes):
+    """The `every_query` rule from its definition: every query at every level, the precision at the first
+    rank where its recall reaches k/20; the mean over all queries."""
+    curve = []
+    for k in range(1, 21):
+        values = []
+        for g, c in zip(relevance, sizes, strict=True):
+            hits = 0
+            for rank, gi in enumerate(g, start=1):
+                hits += gi
+                if hits * 20 >= k * c:  # recall hits / C >= k / 20
+                    values.append(hits / rank)
+                    break
+        curve.append(float(np.mean(values)))
+    return np.array(curve)
+
+
+def relevance_lists(d, ql, tl):
+    """Each query's G list: targets sorted by distance, ties in target order."""
+    return [[int(tl[j] == q) for j in np.argsort(row, kind="stable")] for row, q in zip(d, ql, strict=True)]
+
+
+def worked_example():
+    """One query, C = 3 among 40 targets, the relevant ones at ranks 1, 3 and 6."""
+    labels = np.ones(40, int)
+    labels[[0, 2, 5]] = 0
+    return np.arange(40, dtype=float)[None], [0], labels
+
+
+def test_pr_shrec_worked_example():
+    d, ql, tl = worked_example()
+    q = per_query_metrics(d, ql, tl)
+    assert q.pr_rule == "shrec"
+    # k C >= 20 from k = 7: recall 0.05 .. 0.30 do not count the query (NaN), and report 0 (none counts)
+    assert np.isnan(q.pr[0, :6]).all() and not np.isnan(q.pr[0, 6:]).any()
+    m = retrieval_metrics(d, ql, tl)
+    np.testing.assert_array_equal(m["pr_precision"][:6], 0.0)
+    # hit precisions p = 1, 2/3, 1/2; recall 0.35: position 1.05, 0.95 p_1 + 0.05 p_2
+    assert m["pr_precision"][6] == pytest.approx(0.98333333333)
+    assert m["pr_precision"][13] == pytest.approx(0.65)  # recall 0.70: position 2.1, 0.9 p_2 + 0.1 p_3
+    assert m["pr_precision"][19] == pytest.approx(0.5)  # recall 1: p_3
+    np.testing.assert_allclose(
+        m["pr_precision"], shrec_pr_by_definition([[1, 0, 1, 0, 0, 1] + [0] * 34], [3])
+    )
+    # every_query: every level, the precision at hit ceil(3k / 20)
+    every = retrieval_metrics(d, ql, tl, pr_rule="every_query")["pr_precision"]
+    np.testing.assert_allclose(every, [1] * 6 + [2 / 3] * 7 + [1 / 2] * 7)
+
+
+def test_pr_shrec_class_of_one_never_counts_and_empty_levels_are_zero():
+    tl = np.array([0, 1, 1, 1, 1, 2, 2])  # C = 1 (class 0), 4 (class 1), 2 (class 2)
+    d = np.array([[0.5, 0.1, 0.2, 0.3, 0.4, 0.6, 0.7], [0.0, 0.3, 0.1, 0.6, 0.2, 0.4, 0.5]])
+    q = per_query_metrics(d, [0, 1], tl)
+    assert np.isnan(q.pr[0]).all()  # C = 1: not even at recall 1
+    assert np.isnan(q.pr[1, :4]).all() and not np.isnan(q.pr[1, 4:]).any()  # C = 4 counts from k = 5
+    curve = retrieval_metrics(d, [0, 1], tl)["pr_precision"]
+    np.testing.assert_array_equal(curve[:4], 0.0)  # no query counts: 0, as the SHREC code reports it
+    np.testing.assert_allclose(curve[4:], q.pr[1, 4:])  # only the C = 4 query is averaged
+    np.testing.assert_allclose(curve, shrec_pr_by_definition(relevance_lists(d, [0, 1], tl), [1, 4]))
+    assert retrieval_metrics(d[:1], [0], tl)["pr_precision"].tolist() == [0.0] * 20  # C = 1 alone: all 0
+    # every_query counts both, at every level
+    every = retrieval_metrics(d, [0, 1], tl, pr_rule="every_query")["pr_precision"]
+    np.testing.assert_allclose(every, every_query_pr_by_definition(relevance_lists(d, [0, 1], tl), [1, 4]))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_pr_rules_equal_their_definitions_on_random_rankings(seed):
+    rng = np.random.default_rng(100 + seed)
+    d, ql, tl = random_case(rng, ties=seed % 2 == 0, dtype=np.float32 if seed % 3 else np.float64)
+    g, sizes = relevance_lists(d, ql, tl), [int((tl == q).sum()) for q in ql]
+    chunk = int(rng.integers(1, 20))
+    shrec = retrieval_metrics(d, ql, tl, chunk_size=chunk)["pr_precision"]
+    np.testing.assert_allclose(shrec, shrec_pr_by_definition(g, sizes), atol=1e-12)
+    every = retrieval_metrics(d, ql, tl, chunk_size=chunk, pr_rule="every_query")["pr_precision"]
+    np.testing.assert_allclose(every, every_query_pr_by_definition(g, sizes), atol=1e-12)
+    for rule in ("shrec", "every_query"):  # bwot.evaluation.reference, the loop of bench/evaluate, agrees
+        slow = naive_metrics(d, ql, tl, pr_rule=rule)["pr_precision"]
+        np.testing.assert_allclose(slow, shrec if rule == "shrec" else every, atol=1e-12)
+
+
+def test_pr_shrec_from_rank_lists_as_the_official_reader_reads_them(tmp_path):
+    """The PR curve of a run's rank lists, parsed as the C++ reader parses them and scored by the rule's
+    definition, is the curve evaluate computes."""
+    rng = np.random.default_rng(7)
+    tl = rng.integers(0, 5, 90)
+    tl[:5] = np.arange(5)  # every class has a target
+    tl[tl == 4] = 3
+    tl[4] = 4  # class 4 has one target (C = 1)
+    ql = rng.choice(np.arange(5), 30)
+    d = rng.random((30, 90)).astype(np.float32)
+    d[:, 10:20] = 0.5  # ties
+    queries, targets = [f"q{i}" for i in range(30)], [str(1000 + j) for j in range(90)]
+    folder = write_ranklists(tmp_path / "ranklists", queries, targets, d)
+    target_class = {model_name(t): int(c) for t, c in zip(targets, tl, strict=True)}
+    sizes = [int((tl == q).sum()) for q in ql]
+    g = []
+    for name, q in zip(queries, ql, strict=True):
+        query, names, _ = _read_as_shrec_tools(folder / name)
+        assert query == name and len(names) == len(targets)
+        g.append([int(target_class[n] == q) for n in names])
+    m = retrieval_metrics(d, ql, tl)
+    np.testing.assert_allclose(m["pr_precision"], shrec_pr_by_definition(g, sizes), atol=1e-12)
+    every = retrieval_metrics(d, ql, tl, pr_rule="every_query")["pr_precision"]
+    np.testing.assert_allclose(every, every_query_pr_by_definition(g, sizes), atol=1e-12)
+    # and the AP of the toolkit (sum of the hit precisions / C) from the same lists
+    ap = [ap_by_definition(x, c) for x, c in zip(g, sizes, strict=True)]
+    assert m["mAP"] == pytest.approx(np.mean(ap), abs=1e-12)
+
+
+def ap_by_definition(relevance, divisor):
+    """AP of one G list: the sum of the precisions at its relevant ranks, divided by `divisor`."""
+    hits, total = 0, 0.0
+    for rank, gi in enumerate(relevance, start=1):
+        if gi:
+            hits += 1
+            total += hits / rank
+    return total / divisor
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ap_max_class_size_equals_a_plain_loop(seed):
+    rng = np.random.default_rng(200 + seed)
+    d, ql, tl = random_case(rng, ties=seed % 2 == 0)
+    g, sizes = relevance_lists(d, ql, tl), [int((tl == q).sum()) for q in ql]
+    c_max = max(sizes)
+    q = per_query_metrics(d, ql, tl, chunk_size=int(rng.integers(1, 5)), ap="max_class_size")
+    assert q.ap == "max_class_size"
+    np.testing.assert_allclose(q.AP, [ap_by_definition(x, c_max) for x in g], atol=1e-12)
+    own = per_query_metrics(d, ql, tl)
+    np.testing.assert_allclose(own.AP, [ap_by_definition(x, c) for x, c in zip(g, sizes, strict=True)])
+    mean = retrieval_metrics(d, ql, tl, ap="max_class_size")["mAP"]
+    assert mean == pytest.approx(naive_metrics(d, ql, tl, ap="max_class_size")["mAP"], abs=1e-12)
+    # the other five metrics and the PR curve do not depend on `ap`
+    for name in ("NN", "FT", "ST", "E", "DCG", "pr"):
+        np.testing.assert_array_equal(getattr(q, name), getattr(own, name), err_msg=name)
+
+
+def test_ap_max_class_size_by_hand():
+    # two queries: class 0 (C = 2, hits at ranks 1 and 3), class 1 (C = 4, hits at ranks 1..4)
+    tl = np.array([0, 1, 0, 1, 1, 1])
+    d = np.array([[0, 1, 2, 3, 4, 5], [5, 0, 4, 1, 2, 3]], dtype=float)
+    own = retrieval_metrics(d, [0, 1], tl)["mAP"]
+    assert own == pytest.approx(((1 + 2 / 3) / 2 + 1) / 2)
+    largest = retrieval_metrics(d, [0, 1], tl, ap="max_class_size")["mAP"]
+    assert largest == pytest.approx(((1 + 2 / 3) / 4 + 4 / 4) / 2)  # both divided by C_max = 4
+
+
+def test_unknown_rules_are_refused():
+    with pytest.raises(ValueError, match="pr_rule 'interpolated'"):
+        retrieval_metrics(np.zeros((1, 2)), [0], [0, 1], pr_rule="interpolated")
+    with pytest.raises(ValueError, match="ap 'retrieved'"):
+        retrieval_metrics(np.zeros((1, 2)), [0], [0, 1], ap="retrieved")
+
+
+def test_evaluate_files_follows_the_rules_of_the_config(tmp_path):
+    from bwot.config import EvaluateConfig, job_keys, protocol_keys
+
+    assert (EvaluateConfig.pr_rule, EvaluateConfig.ap) == ("shrec", "class_size")
+    assert {"pr_rule", "ap"} <= set(protocol_keys()["evaluate"])  # a change is a departure from the paper
+    assert {"pr_rule", "ap"} <= set(job_keys("evaluate"))  # and reruns evaluate
+    sketches, shapes = write_features(tmp_path, per_class=3)
+    with h5py.File(sketches) as f:
+        test = np.flatnonzero(f["splits"].asstr()[()] == "test")
+        q, ql = f["features"][()][test, 0], f["labels"][()][test]
+    with h5py.File(shapes) as f:
+        t, tl = f["pooled"][()], f["labels"][()]
+    d = pairwise_distances(q, t)
+    for rules in ({}, {"pr_rule": "every_query", "ap": "max_class_size"}):
+        out = outputs(tmp_path / ("_".join(rules.values()) or "defaults"))
+        cfg = {"protocol": "upright", "distance": "euclidean", "ranklists": False} | rules
+        evaluate_files("m", sketches, shapes, out, cfg, loader=lambda p, device: FakeModel())
+        expected = retrieval_metrics(d, ql, tl, **rules)
+        metrics = json.loads(out["metrics"].read_text())
+        assert metrics["pr_rule"] == rules.get("pr_rule", "shrec")
+        assert metrics["ap"] == rules.get("ap", "class_size")
+        assert metrics["mAP"] == pytest.approx(expected["mAP"])
+        pr = pd.read_csv(out["pr"])
+        assert not pr["precision"].isna().any()
+        np.testing.assert_allclose(pr["precision"], expected["pr_precision"])
+    # C = 3: under shrec recall 0.05 .. 0.30 count no query, pr.csv says 0 there
+    shrec = pd.read_csv(outputs(tmp_path / "defaults")["pr"])
+    assert (shrec["precision"][:6] == 0).all() and (shrec["precision"][6:] > 0).all()

@@ -39,7 +39,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("features and evaluation", ("bwot.features", "bwot.evaluation")),
     ("metric", ("bwot.metric",)),
     ("report", ("bwot.report",)),
-    ("query", ("bwot.query",)),
+    ("query", ("bwot.query", "bwot.compare")),
     ("serve", ("bwot.serve",)),
     ("entry points", ("bwot.workflow", "bwot.cli", "bwot.cli_config")),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -19,6 +20,7 @@ from bwot.io import write_strings
 from bwot.losses.registry import LOSSES as REGISTRY
 from bwot.report import PAPER, build_report, metrics_table
 from bwot.report.build import LossFiles
+from bwot.report.embedding import MapInputs
 from bwot.report.gallery import gallery_rows, pick_queries
 from bwot.report.stats import differences_markdown, intervals_markdown
 from bwot.report.tables import PAPER_COLUMN
@@ -143,6 +145,12 @@ def make_inputs(root, n_classes=6, per_class=5, views=3, rotations=2, size=48, s
         "differences": report / "differences.csv",
         "sweep": report / "sweep.csv",
         "sweep_figures": [report / "sweep-lamb.png"],
+        "html": report / "metrics.html",
+        "per_class": report / "per_class_map.csv",
+        "per_class_figure": report / "per_class_map.png",
+        "confusion": report / "confusion.png",
+        "worst": report / "worst_queries.png",
+        "embedding": report / "embedding.png",
     }
     return dict(
         losses=LossFiles.split(LOSSES, 1, **paths),
@@ -220,7 +228,16 @@ def test_table_names_missing_metrics():
 
 def test_build_report_on_synthetic_inputs(tmp_path):
     kwargs, paths = make_inputs(tmp_path)
-    build_report(**kwargs, dataset="shrec13", name="demo", cfg={"gallery_queries": 5, "gallery_view": 1})
+    build_report(
+        **kwargs,
+        dataset="shrec13",
+        name="demo",
+        cfg={"gallery_queries": 5, "gallery_view": 1},
+        embedding=MapInputs(
+            metric_model(tmp_path / "model.pt"), tmp_path / "sketches.h5", tmp_path / "shapes.h5"
+        ),
+        seed=3,
+    )
     out = kwargs["outputs"]
     table = pd.read_csv(out["csv"])
     assert list(table["metric"]) == ROWS and list(table.columns) == ["metric", *LOSSES, PAPER_COLUMN]
@@ -244,7 +261,7 @@ def test_build_report_on_synthetic_inputs(tmp_path):
     assert set(differences["loss"]) == set(LOSSES) - {"ot"} and set(differences["reference"]) == {"ot"}
     pr = pd.read_csv(out["pr_data"])
     assert list(pr.columns) == ["recall", *LOSSES] and len(pr) == 20
-    for key in ("pr", "convergence", "gallery"):
+    for key in ("pr", "convergence", "gallery", "per_class_figure", "confusion", "worst", "embedding"):
         with Image.open(out[key]) as image:
             assert image.format == "PNG" and min(image.size) > 300, key
             pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
@@ -400,15 +417,26 @@ def fake_upstream(root, losses=LOSSES, dim=8, seed=0):
         os.utime(path, (base + 100 * level, base + 100 * level))
 
 
-@pytest.mark.slow
-def test_rules_evaluate_report_and_html_report(workflow_dir):
-    from conftest import REPO, run_snakemake
+@pytest.fixture(scope="module")
+def fake_finished(tmp_path_factory) -> tuple[Path, str]:
+    """A workflow copy on fake_upstream's outputs after `snakemake` (evaluate, retrieval_index, report) and
+    `snakemake --report report.html`; and the output of its dry run before that."""
+    from conftest import REPO, WORKFLOW_PARTS, run_snakemake
 
-    if not (workflow_dir / "envs").exists():  # conda: directives are resolved when metadata is recorded
-        shutil.copytree(REPO / "envs", workflow_dir / "envs")
-    fake_upstream(workflow_dir)
-    dry = run_snakemake(workflow_dir, "-n", "--rerun-triggers", "mtime")
-    stats = re.findall(r"^(\w+)\s+(\d+)$", dry.stdout + dry.stderr, flags=re.M)
+    root = tmp_path_factory.mktemp("workflow")
+    for part in WORKFLOW_PARTS:  # envs/ too: conda: directives are resolved when metadata is recorded
+        (shutil.copytree if (REPO / part).is_dir() else shutil.copy2)(REPO / part, root / part)
+    fake_upstream(root)
+    dry = run_snakemake(root, "-n", "--rerun-triggers", "mtime")
+    run_snakemake(root, "--rerun-triggers", "mtime")
+    run_snakemake(root, "--rerun-triggers", "mtime", "--report", str(root / "report.html"))
+    return root, dry.stdout + dry.stderr
+
+
+@pytest.mark.slow
+def test_rules_evaluate_report_and_html_report(fake_finished):
+    workflow_dir, dry = fake_finished
+    stats = re.findall(r"^(\w+)\s+(\d+)$", dry, flags=re.M)
     n = str(len(LOSSES))
     assert dict(stats) == {
         "evaluate": n,
@@ -417,7 +445,6 @@ def test_rules_evaluate_report_and_html_report(workflow_dir):
         "all": "1",
         "total": str(2 * len(LOSSES) + 2),
     }
-    run_snakemake(workflow_dir, "--rerun-triggers", "mtime")
     res = workflow_dir / "results" / "builtin"
     for loss in LOSSES:
         metrics = json.loads((res / "eval" / loss / "seed-0" / "metrics.json").read_text())
@@ -428,9 +455,166 @@ def test_rules_evaluate_report_and_html_report(workflow_dir):
         assert (res / "report" / name).stat().st_size > 0
     for loss in LOSSES:  # the retrieval index of `bwot query` (the backbone file is only checksummed)
         assert (res / "index" / f"{loss}.h5").stat().st_size > 0
-    html = workflow_dir / "report.html"
-    run_snakemake(workflow_dir, "--rerun-triggers", "mtime", "--report", str(html))
-    text = html.read_text(errors="replace")
+    text = (workflow_dir / "report.html").read_text(errors="replace")
     assert len(text) > 10_000
     for needle in ("gallery.png", "pr_curves.png", "convergence.png", "metrics.csv", "per_class.csv"):
         assert needle in text, needle
+    figures = ("per_class_map.png", "confusion.png", "worst_queries.png", "embedding.png")
+    for name in ("metrics.html", "per_class_map.csv", *figures):
+        assert (res / "report" / name).stat().st_size > 0 and name in text, name
+
+
+# ------------------------------------------------ understanding a result: per class, confusion, worst, map
+
+
+def metric_model(path: Path, dim: int = 8) -> Path:
+    """An (untrained) metric model file of `dim`-d features, as train_metric writes it."""
+    import torch
+
+    from bwot.metric import MetricNets, save_metric_model
+
+    torch.manual_seed(0)
+    save_metric_model(path, MetricNets(dim, dim, [16], [16], 4), {"loss": "ot"})
+    return path
+
+
+def test_per_class_intervals_hold_each_class_mean(tmp_path):
+    """Each class's mean is evaluate's per-class mAP; the interval holds it, and is empty only when every
+    query of the class has the same AP."""
+    from bwot.report.stats import per_class_intervals, per_class_markdown
+
+    _, paths = make_inputs(tmp_path)
+    per_query = {loss: [p] for loss, p in zip(LOSSES, paths["per_query"], strict=True)}
+    table = per_class_intervals(per_query, CLASSES, n_boot=300)
+    assert list(table["loss"].unique()) == LOSSES and len(table) == len(LOSSES) * len(CLASSES)
+    for loss, path in zip(LOSSES, paths["per_query"], strict=True):
+        evaluated = pd.read_csv(path.parent / "per_class.csv").set_index("label")
+        mine = table[table["loss"] == loss].set_index("label")
+        assert list(mine["class"]) == CLASSES
+        assert mine["mean"].to_numpy() == pytest.approx(evaluated.loc[mine.index, "mAP"].to_numpy())
+        assert (mine["n_queries"] == evaluated.loc[mine.index, "n_queries"]).all()
+        spread = pd.read_csv(path).groupby("label")["mAP"].std().to_numpy() > 1e-12
+        assert ((mine["high"] - mine["low"] > 0).to_numpy() == spread).all()
+    assert (table["low"] <= table["mean"] + 1e-12).all() and (table["mean"] <= table["high"] + 1e-12).all()
+    md = per_class_markdown(table).splitlines()
+    assert md[0] == f"| class | queries | {' | '.join(LOSSES)} |" and len(md) == 2 + len(CLASSES)
+    assert md[2].startswith("| disc | 4 | ")
+
+
+def test_class_confusion_is_row_normalised():
+    from bwot.report.classes import class_confusion
+
+    ranking = {
+        "query_labels": np.array([0, 0, 1]),
+        "target_labels": np.array([0, 1, 1, 2]),
+        "topk": np.array([[0, 1, 2, 3], [0, 3, 1, 2], [1, 2, 3, 0]]),
+        "topk_dist": np.array([[1, 2, 3, np.inf], [1, 2, 3, 4], [1, 2, 3, 4.0]]),
+    }
+    matrix, queries = class_confusion(ranking, 3, k=4)
+    # class 0: 3 finite models of query 0 (0, 1, 1) and 4 of query 1 (0, 2, 1, 1): 2x class 0, 4x 1, 1x 2
+    assert matrix[0] == pytest.approx([2 / 7, 4 / 7, 1 / 7])
+    assert matrix[1] == pytest.approx([1 / 4, 2 / 4, 1 / 4])
+    assert np.isnan(matrix[2]).all() and list(queries) == [2, 1, 0]
+    assert np.nansum(matrix, axis=1) == pytest.approx([1, 1, 0])
+
+
+def test_worst_queries_are_the_upright_ones_of_lowest_ap(tmp_path):
+    from bwot.report.gallery import worst_queries
+
+    kwargs, paths = make_inputs(tmp_path)
+    with np.load(paths["ranking"][-1]) as data:
+        ranking = {k: data[k] for k in data.files}
+    per_query = pd.read_csv(paths["per_query"][-1], dtype={"query": str, "sketch": str})
+    worst = worst_queries(per_query.sample(frac=1, random_state=0), ranking, 5)  # any row order
+    assert list(worst["mAP"]) == sorted(per_query["mAP"])[:5]
+    assert list(ranking["query_ids"][worst["row"]]) == list(worst["query"])
+    rows = gallery_rows(ranking, kwargs["test_sketches"], kwargs["views"], CLASSES, rows=worst["row"],
+                        notes=[f"AP {ap:.2f}" for ap in worst["mAP"]])  # fmt: skip
+    assert [r.note for r in rows] == [f"AP {ap:.2f}" for ap in worst["mAP"]]
+    assert [r.query_class for r in rows] == [CLASSES[x] for x in worst["label"]]
+    per_query.loc[0, "query"] = "nowhere"
+    with pytest.raises(ValueError, match="nowhere"):
+        worst_queries(per_query, ranking, 5)
+
+
+def test_embedding_map_is_bounded_and_seeded(tmp_path):
+    """At most max_per_modality points of each modality (a seeded draw), t-SNE with the run's seed (the same
+    seed, the same map), PCA for a handful of points."""
+    from bwot.report.embedding import embedding_map
+
+    make_inputs(tmp_path)
+    inputs = MapInputs(metric_model(tmp_path / "model.pt"), tmp_path / "sketches.h5", tmp_path / "shapes.h5")
+    n_shapes = len(h5py.File(tmp_path / "shapes.h5", "r")["ids"])
+    points = embedding_map(inputs, seed=5, max_per_modality=20)
+    assert points.method == "t-SNE" and points.n_sketches == (20, 24) and points.n_shapes == (20, n_shapes)
+    assert points.xy.shape == (40, 2) and points.is_sketch.sum() == 20 and np.isfinite(points.xy).all()
+    again = embedding_map(inputs, seed=5, max_per_modality=20)
+    assert np.array_equal(points.xy, again.xy) and np.array_equal(points.labels, again.labels)
+    small = embedding_map(inputs, seed=5, max_per_modality=3, distance="cosine")
+    assert small.method == "PCA" and small.xy.shape == (6, 2)
+
+
+def test_embedding_caption_says_the_bound():
+    from conftest import REPO
+
+    from bwot.report.embedding import MAX_PER_MODALITY, MIN_TSNE
+
+    caption = (REPO / "workflow" / "report" / "captions" / "embedding.rst").read_text()
+    assert f"At most {MAX_PER_MODALITY} points" in caption and f"fewer than {MIN_TSNE} points" in caption
+
+
+def test_metrics_html_is_metrics_md_as_a_page(tmp_path):
+    """Every table of metrics.md is a table of metrics.html, with the same cells, escaped."""
+    from bwot.report.html import markdown_html
+
+    kwargs, _ = make_inputs(tmp_path)
+    build_report(**kwargs, dataset="builtin", name="demo", cfg={"gallery_queries": 2})
+    md = kwargs["outputs"]["table"].read_text()
+    page = kwargs["outputs"]["html"].read_text()
+    tables = re.findall(r"(?:^\|.*\n)+", md, flags=re.M)
+    assert page.count("<table>") == len(tables) == 3  # results, paired differences, per class
+    for line in tables[0].splitlines()[2:]:
+        cells = [c.strip().replace("**", "") for c in line.strip("|").split("|")]
+        assert all(f">{c}<" in page.replace("<strong>", "").replace("</strong>", "") for c in cells), line
+    assert "<h2>Per class</h2>" in page and "<script" not in page
+    html = markdown_html("# a <b> & `x<y`\n\n| h |\n|--:|\n| **1** |\n", "t")
+    assert "<h1>a &lt;b&gt; &amp; <code>x&lt;y</code></h1>" in html
+    assert '<td style="text-align:right"><strong>1</strong></td>' in html
+
+
+@pytest.mark.slow
+def test_html_report_shows_the_numbers_in_the_page(fake_finished, tmp_path):
+    """snakemake --report's page, in headless Chromium: Results > results table (page) shows every number of
+    the results table with its interval, the paired differences and the mAP per class."""
+    import os
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from test_serve import _closing, chromium
+
+    from bwot.evaluation.bootstrap import Interval
+    from bwot.report.stats import cell
+
+    root, _ = fake_finished
+    report = root / "results" / "builtin" / "report"
+    with _closing(chromium(tmp_path)) as browser:
+        browser.get((root / "report.html").as_uri())
+        wait = WebDriverWait(browser, 60)
+        wait.until(lambda b: b.find_elements(By.LINK_TEXT, "Results"))[0].click()
+        entry = "//tr[td[normalize-space()='results table (page)']]"
+        wait.until(lambda b: b.find_elements(By.XPATH, entry))[0].find_element(
+            By.CSS_SELECTOR, "a[iconname=eye]"
+        ).click()
+        browser.switch_to.frame(wait.until(lambda b: b.find_elements(By.TAG_NAME, "iframe"))[0])
+        text = wait.until(lambda b: b.find_element(By.TAG_NAME, "body").text)
+        browser.switch_to.default_content()
+        shot = Path(os.environ.get("BWOT_SCREENSHOT", tmp_path / "report.png"))
+        assert browser.save_screenshot(str(shot))
+    assert "Retrieval results: builtin" in text and "Paired differences to ot" in text
+    intervals = pd.read_csv(report / "intervals.csv")
+    for row in intervals.itertuples():
+        assert cell(Interval(row.mean, row.low, row.high, np.nan)) in text, row
+    for row in pd.read_csv(report / "differences.csv").itertuples():
+        assert f"{row.difference:+.3f} [{row.low:+.3f}, {row.high:+.3f}]" in text, row
+    for row in pd.read_csv(report / "per_class_map.csv").itertuples():
+        assert cell(Interval(row.mean, row.low, row.high, np.nan)) in text, row

@@ -1,8 +1,10 @@
-"""Snakemake entry point of rule `report`: tables with intervals, sweeps, PR curves, convergence, gallery."""
+"""Snakemake entry point of rule `report`: tables with intervals, sweeps, PR curves, convergence, gallery,
+per-class mAP, class confusion, the worst queries and the embedding map."""
 
 from bwot.logs import setup_logging
 from bwot.report import build_report
 from bwot.report.build import LossFiles
+from bwot.report.embedding import MapInputs
 from bwot.report.stats import SweepRun
 from bwot.workflow import full_section
 
@@ -39,4 +41,6 @@ build_report(
     paper_config=inputs.paper_config[0] if inputs.paper_config else None,
     sweep=sweep,
     sweep_base=params.sweep_base,
+    embedding=MapInputs(inputs.gallery_model[0], inputs.sketch_features, inputs.shape_features),
+    seed=params.seed,
 )

@@ -194,6 +194,8 @@ class EvaluateConfig(Section):
 
     protocol: str
     distance: str
+    pr_rule: str
+    ap: str
     ranklists: bool | None
     chunk_size: int
 

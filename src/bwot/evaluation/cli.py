@@ -33,6 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--distance", choices=choices("evaluate", "distance"), default=EvaluateConfig.distance
     )
     parser.add_argument(
+        "--pr-rule",
+        choices=choices("evaluate", "pr_rule"),
+        default=EvaluateConfig.pr_rule,
+        help="PR curve rule",
+    )
+    parser.add_argument(
+        "--ap", choices=choices("evaluate", "ap"), default=EvaluateConfig.ap, help="AP divisor"
+    )
+    parser.add_argument(
         "--ranklists", action="store_true", help="also write SHREC rank lists to OUT/ranklists"
     )
     parser.add_argument(
@@ -47,7 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = {"protocol": args.protocol, "distance": args.distance, "ranklists": args.ranklists}
+    cfg = {
+        "protocol": args.protocol,
+        "distance": args.distance,
+        "ranklists": args.ranklists,
+        "pr_rule": args.pr_rule,
+        "ap": args.ap,
+    }
     outputs = {key: args.out / name for key, name in OUTPUTS.items()}
     inventory = None
     if args.manifests:

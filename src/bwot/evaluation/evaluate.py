@@ -3,7 +3,8 @@
 Inputs are the feature files of docs/features.md (sketches: `features` (n, R, D), `ids`, `labels`, `splits`;
 shapes: `pooled` (n, D), `ids`, `labels`) and a metric model with `embed_sketches` / `embed_shapes`.
 Query protocol: `upright` = rotation 0 of every test sketch (SHREC); `all_rotations` = every rotated copy
-is a query (the original code), named `<id>_r<k>`.
+is a query (the original code), named `<id>_r<k>`. `pr_rule` and `ap`: how the PR curve and AP are computed
+(bwot.evaluation.metrics).
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ class Evaluation:
             "n_queries_skipped": len(self.skipped["queries"]),
             "protocol": self.protocol,
             "distance": self.distance,
+            "pr_rule": self.metrics.pr_rule,
+            "ap": self.metrics.ap,
             "skipped": self.skipped,
             "model": self.model,
         }
@@ -139,12 +142,14 @@ def evaluate(
     distance: str = "euclidean",
     chunk_size: int = 256,
     inventory: Inventory | None = None,
+    pr_rule: str = "shrec",
+    ap: str = "class_size",
 ) -> Evaluation:
     """Embed, rank and score: the whole evaluation of one metric model.
 
     With an `inventory` (the manifests and skip reports) every target of the models manifest is ranked:
     those skipped upstream last (inventory.py), and every test sketch must be a query or skipped.
-    Without one, the targets are those of the shape features.
+    Without one, the targets are those of the shape features. `pr_rule`, `ap`: bwot.evaluation.metrics.
     """
     queries = embed_queries(model, sketches_h5, protocol)
     target_ids, target_labels, targets = embed_targets(model, shapes_h5)
@@ -162,7 +167,9 @@ def evaluate(
         skipped = inventory.skipped()
     _check_classes(queries, target_labels, sketches_h5, shapes_h5)
     d = DistanceMatrix(queries.embeddings, targets, distance, columns=columns, width=len(target_ids))
-    q = per_query_metrics(d, queries.labels, target_labels, chunk_size=chunk_size, topk=TOPK)
+    q = per_query_metrics(
+        d, queries.labels, target_labels, chunk_size=chunk_size, topk=TOPK, pr_rule=pr_rule, ap=ap
+    )
     log.info(
         "%d queries (%s) x %d targets (%s): %s",
         len(queries.ids),
@@ -220,6 +227,8 @@ def evaluate_files(
         distance=cfg.distance,
         chunk_size=cfg.chunk_size,
         inventory=inventory,
+        pr_rule=cfg.pr_rule,
+        ap=cfg.ap,
     )
     result.model = dict(getattr(model, "meta", {}) or {})
     write_outputs(

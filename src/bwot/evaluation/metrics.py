@@ -12,9 +12,15 @@ target at rank i has the query's class; C = number of targets of that class; n =
         E is computed per query, then averaged (as FT, ST, DCG).
 - DCG = (G_1 + sum_{i>=2} G_i / log2 i) / (1 + sum_{j=2..C} 1 / log2 j)
 - AP  = (1/C) sum_{j=1..C} j / rank_j, rank_j = rank of the j-th relevant target; mAP = mean AP.
-- PR curve: at recall r_k = k/20 (k = 1..20) the precision m / rank_m with m = ceil(k C / 20), i.e. the
-  precision at the first rank where the recall reaches r_k (no max-interpolation, as in the SHREC C code
-  that walks the list and records precision at each relevant hit); then the mean over queries.
+        `ap="max_class_size"` divides by C_max = the largest C among the queries instead (the SHREC'12/'13
+        organisers' MATLAB code, docs/evaluation.md).
+- PR curve at recall r_k = k/20 (k = 1..20), from p_m = m / rank_m, the precision at the m-th relevant hit:
+  `pr_rule="shrec"` (the SHREC evaluation code, Sketch3DToolkit's CalAvgPerf/InterpolatePerf): a query
+  counts at level k iff C >= 2 and k C >= 20; its value is p_x (1 - f) + p_min(x+1, C) f with x = floor(k C
+  / 20), f = k C / 20 - x; the curve is the mean over the queries that count, 0 where none does. The
+  per-query matrix holds NaN where a query does not count.
+  `pr_rule="every_query"`: every query at every level, p_m with m = ceil(k C / 20) (the precision where the
+  recall first reaches r_k); the curve is the mean over all queries.
 - precision[i], recall[i]: the mean over queries of P and R after i+1 retrieved targets.
 
 Speed: queries are processed in chunks (default 256 rows: tens of MB at SHREC14 size); float32 distances
@@ -36,6 +42,9 @@ import numpy as np
 METRICS = ("NN", "FT", "ST", "E", "DCG", "mAP")
 PR_POINTS = 20
 E_DEPTH = 32
+PR_RULES = ("shrec", "every_query")  # evaluate.pr_rule
+AP_RULES = ("class_size", "max_class_size")  # evaluate.ap
+PR_MIN_CLASS = 2  # the SHREC rule: a query whose class has fewer targets never counts in the PR curve
 
 
 class NoRelevantTargetsError(ValueError):
@@ -52,11 +61,13 @@ class QueryMetrics:
     E: np.ndarray
     DCG: np.ndarray
     AP: np.ndarray
-    pr: np.ndarray  # (n_queries, 20): precision at recall 0.05 .. 1
+    pr: np.ndarray  # (n_queries, 20): precision at recall 0.05 .. 1; NaN where a query does not count
     precision_sum: np.ndarray  # (n_targets,): sum over queries of P@i
     recall_sum: np.ndarray  # (n_targets,): sum over queries of R@i
     topk: np.ndarray | None = None  # (n_queries, k) target indices, best first (when asked for)
     topk_dist: np.ndarray | None = None  # (n_queries, k) their distances
+    pr_rule: str = "shrec"
+    ap: str = "class_size"
 
     @property
     def n_queries(self) -> int:
@@ -67,10 +78,51 @@ class QueryMetrics:
         values = {"NN": self.NN, "FT": self.FT, "ST": self.ST, "E": self.E, "DCG": self.DCG, "mAP": self.AP}
         return {name: float(np.mean(v[index])) for name, v in values.items()}
 
+    def pr_curve(self, index: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """The 20-point PR curve of the queries selected by `index` (all by default): `mean_pr_curve`."""
+        return mean_pr_curve(self.pr[index])
+
+
+def mean_pr_curve(pr: np.ndarray) -> np.ndarray:
+    """(20,) the PR curve of a per-query PR matrix (n_queries, 20): per level, the mean over the queries
+    that count there (not NaN), 0 where none does (as the SHREC code reports it)."""
+    pr = np.asarray(pr, dtype=np.float64)
+    counted = ~np.isnan(pr)
+    n = counted.sum(axis=0)
+    total = np.where(counted, pr, 0.0).sum(axis=0)
+    return np.divide(total, n, out=np.zeros(pr.shape[1]), where=n > 0)
+
 
 def pr_recall_levels() -> np.ndarray:
     """The recall levels of the PR curve: 0.05, 0.10, ..., 1.0."""
     return np.arange(1, PR_POINTS + 1) / PR_POINTS
+
+
+def _check_rules(pr_rule: str, ap: str) -> None:
+    if pr_rule not in PR_RULES:
+        raise ValueError(f"unknown pr_rule {pr_rule!r} (expected one of {', '.join(PR_RULES)})")
+    if ap not in AP_RULES:
+        raise ValueError(f"unknown ap {ap!r} (expected one of {', '.join(AP_RULES)})")
+
+
+def _hit_precision(col: np.ndarray, start: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """p_m = m / rank_m: the precision at each row's m-th relevant target (m: (rows, levels), 1..C)."""
+    return m / (col[start[:, None] + m - 1] + 1)
+
+
+def pr_points(col: np.ndarray, start: np.ndarray, c: np.ndarray, pr_rule: str) -> np.ndarray:
+    """(rows, 20) per-query PR values from the ranks of the relevant targets (`col`: 0-based, row-major,
+    each row's C of them from `start`); NaN where a query does not count (module docstring)."""
+    kc = np.arange(1, PR_POINTS + 1)[None, :] * c[:, None]  # k C, exact integers
+    if pr_rule == "every_query":
+        return _hit_precision(col, start, (kc + PR_POINTS - 1) // PR_POINTS)  # m = ceil(k C / 20)
+    x = kc // PR_POINTS  # floor(k C / 20): >= 1 wherever the query counts
+    f = (kc - x * PR_POINTS) / PR_POINTS
+    cc = c[:, None]
+    low = _hit_precision(col, start, np.clip(x, 1, cc))
+    high = _hit_precision(col, start, np.clip(x + 1, 1, cc))
+    counts = (cc >= PR_MIN_CLASS) & (kc >= PR_POINTS)
+    return np.where(counts, low * (1 - f) + high * f, np.nan)
 
 
 def _check(distances: Any, query_labels: np.ndarray, target_labels: np.ndarray):
@@ -127,23 +179,28 @@ def per_query_metrics(
     *,
     chunk_size: int = 256,
     topk: int = 0,
+    pr_rule: str = "shrec",
+    ap: str = "class_size",
 ) -> QueryMetrics:
     """All metrics per query; memory O(chunk_size x n_targets) besides the distances themselves.
+
+    `pr_rule` (`shrec` or `every_query`) and `ap` (`class_size` or `max_class_size`): the module docstring.
 
     `distances`: an array, or an object with `.shape` whose row slices `distances[lo:hi]` are arrays (so
     rows can be computed on demand, e.g. `bwot.evaluation.distances.DistanceMatrix`).
 
     With `topk` > 0 the indices of the first min(topk, n_targets) targets of each ranking are kept too.
     """
+    _check_rules(pr_rule, ap)
     d, ql, tl, counts = _check(distances, query_labels, target_labels)
     n_q, n = d.shape
+    c_max = int(counts[ql].max(initial=1))  # the AP divisor of ap="max_class_size": over all queries
     ranks = np.arange(1, n + 1, dtype=np.float64)
     gain = np.empty(n)  # DCG weight of rank i: 1 for rank 1, 1/log2(i) after
     gain[0] = 1.0
     gain[1:] = 1.0 / np.log2(ranks[1:])
     ideal = np.cumsum(gain)  # ideal DCG of a class of size C: ideal[C-1]
     k_e = min(E_DEPTH, n)
-    levels = np.arange(1, PR_POINTS + 1)
 
     out = {name: np.empty(n_q) for name in ("NN", "FT", "ST", "E", "DCG", "AP")}
     pr = np.empty((n_q, PR_POINTS))
@@ -181,9 +238,8 @@ def per_query_metrics(
         p, r = h / k_e, h / c
         out["E"][lo:hi] = np.divide(2 * p * r, p + r, out=np.zeros_like(h), where=h > 0)
         out["DCG"][lo:hi] = per_row(gain[col]) / ideal[c - 1]
-        out["AP"][lo:hi] = per_row(nth / (col + 1)) / c
-        m = (levels[None, :] * c[:, None] + PR_POINTS - 1) // PR_POINTS  # ceil(k C / 20), exact ints
-        pr[lo:hi] = m / (col[start[:, None] + m - 1] + 1)
+        out["AP"][lo:hi] = per_row(nth / (col + 1)) / (c if ap == "class_size" else c_max)
+        pr[lo:hi] = pr_points(col, start, c, pr_rule)
         relevant_at += np.bincount(col, minlength=n)
         relevant_at_over_c += np.bincount(col, 1.0 / c_row, minlength=n)
     if bad_rows:
@@ -194,25 +250,35 @@ def per_query_metrics(
         recall_sum=np.cumsum(relevant_at_over_c),  # sum_q hits_q(i) / C_q
         topk=top if topk > 0 else None,
         topk_dist=top_dist if topk > 0 else None,
+        pr_rule=pr_rule,
+        ap=ap,
         **out,
     )
 
 
 def retrieval_metrics(
-    distances: np.ndarray, query_labels: np.ndarray, target_labels: np.ndarray, *, chunk_size: int = 256
+    distances: np.ndarray,
+    query_labels: np.ndarray,
+    target_labels: np.ndarray,
+    *,
+    chunk_size: int = 256,
+    pr_rule: str = "shrec",
+    ap: str = "class_size",
 ) -> dict:
     """The SHREC metrics of a query x target distance matrix (smaller = more similar).
 
     Returns floats `NN`, `FT`, `ST`, `E`, `DCG`, `mAP` (means over queries), arrays `precision` and
     `recall` (mean over queries after each rank, length n_targets), and the 20-point PR curve as
-    `pr_recall` (0.05..1) and `pr_precision`. Definitions: module docstring.
+    `pr_recall` (0.05..1) and `pr_precision` (by `pr_rule`). Definitions: module docstring.
     """
-    q = per_query_metrics(distances, query_labels, target_labels, chunk_size=chunk_size)
+    q = per_query_metrics(
+        distances, query_labels, target_labels, chunk_size=chunk_size, pr_rule=pr_rule, ap=ap
+    )
     result: dict = q.means()
     result["precision"] = q.precision_sum / q.n_queries
     result["recall"] = q.recall_sum / q.n_queries
     result["pr_recall"] = pr_recall_levels()
-    result["pr_precision"] = q.pr.mean(axis=0)
+    result["pr_precision"] = q.pr_curve()
     return result
 
 

@@ -36,7 +36,7 @@ def write_outputs(
     write_json(metrics_json, result.summary())
     if per_query_csv is not None:
         write_csv(per_query_csv, per_query_table(result))
-    pr = pd.DataFrame({"recall": pr_recall_levels(), "precision": result.metrics.pr.mean(axis=0)})
+    pr = pd.DataFrame({"recall": pr_recall_levels(), "precision": result.metrics.pr_curve()})
     write_csv(pr_csv, pr)
     table = per_class_table(result.metrics, result.queries.labels, result.target_labels, classes)
     write_csv(per_class_csv, table)

@@ -1,5 +1,6 @@
-"""The `report` stage: the table with intervals and paired differences (markdown + CSV), sweeps, PR curves,
-convergence and the retrieval gallery."""
+"""The `report` stage: the table with intervals and paired differences (markdown, CSV and an HTML page),
+sweeps, PR curves, convergence, the retrieval gallery, and what helps to understand the result: per-class
+mAP, class confusion, the worst queries and a map of the embedding space."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from bwot.config import ReportConfig
 from bwot.evaluation.metrics import METRICS
 from bwot.evaluation.outputs import read_classes, read_ranking
 from bwot.io import PathLike, write_csv, write_text
+from bwot.report.embedding import MapInputs
 from bwot.report.gallery import gallery_rows, plot_gallery
+from bwot.report.html import markdown_html
 from bwot.report.plots import plot_convergence, plot_pr_curves, read_history
-from bwot.report.provenance import dataset_counts, read_json, read_yaml, run_section
+from bwot.report.provenance import dataset_counts, read_feature_devices, read_json, read_yaml, run_section
 from bwot.report.stats import (
     N_BOOT,
     SweepRun,
@@ -29,6 +32,7 @@ from bwot.report.stats import (
     sweep_table,
 )
 from bwot.report.tables import PAPER, metrics_table
+from bwot.report.understanding import Understanding, understanding_section
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +85,15 @@ def build_report(
     paper_config: PathLike | None = None,
     sweep: Sequence[SweepRun] = (),
     sweep_base: Mapping[str, Any] | None = None,
+    embedding: MapInputs | None = None,
+    seed: int = 0,
     n_boot: int = N_BOOT,
 ) -> None:
-    """Write every output of the report rule: table, csv, intervals, differences, pr, pr_data, convergence,
-    gallery, and with sweeps sweep (csv) and sweep_figures (one PNG per swept key, in the config's order).
+    """Write every output of the report rule: table, html (metrics.md as a page), csv, intervals,
+    differences, pr, pr_data, convergence, gallery, per_class (csv), per_class_figure, confusion, worst,
+    with `embedding` (the gallery loss's first-seed metric model and the features) embedding (a 2-D map,
+    t-SNE seeded with `seed`), and with sweeps sweep (csv) and sweep_figures (one PNG per swept key, in
+    the config's order).
 
     Every number of metrics.md comes with its 95% interval over query sketches (and seeds; see
     bwot.evaluation.bootstrap), and every loss with its paired difference to the reference: `ot` (the
@@ -92,11 +101,16 @@ def build_report(
     metrics.md also says what the numbers were computed on:
     the dataset and its counts, what was skipped, the backbones' weights and devices (`backbones`: their
     summary JSON files) and, given the run's config and the dataset's paper config (`paper_config`,
-    config/shrec13.yaml or shrec14.yaml), how the run differs from the paper's protocol.
+    config/shrec13.yaml or shrec14.yaml), how the run differs from the paper's protocol. Its last
+    section (bwot.report.understanding) has the per-class table and says how to read each figure of the
+    gallery loss (report.gallery_loss, default the first).
     """
     cfg = ReportConfig.from_mapping(cfg or {})
     name = name or dataset
     names = list(losses)
+    gallery_loss = cfg.gallery_loss or names[0]
+    if gallery_loss not in losses:
+        raise ValueError(f"report.gallery_loss {gallery_loss!r} is not one of metric.losses {names}")
     seeds = len(next(iter(losses.values())).metrics)
     values = {loss: mean_metrics(files.metrics) for loss, files in losses.items()}
     boot = run_bootstrap({loss: files.per_query for loss, files in losses.items()}, n_boot=n_boot)
@@ -124,9 +138,13 @@ def build_report(
                 backbones=[read_json(p) for p in backbones],
                 run_config=run_config,
                 paper_config=read_yaml(paper_config) if paper_config else None,
+                feature_devices=(
+                    read_feature_devices({"shapes": embedding.shapes, "sketches": embedding.sketches})
+                    if embedding is not None
+                    else None
+                ),
             )
         )
-    write_text(outputs["table"], "\n".join(parts))
     log.info("results table:\n%s", table.round(3).to_string())
 
     curves = {loss: _mean_curve(files.pr) for loss, files in losses.items()}
@@ -140,16 +158,9 @@ def build_report(
     histories = {loss: read_history(files.history[0]) for loss, files in losses.items()}
     plot_convergence(histories, outputs["convergence"], title=f"Metric training: {name}")
 
-    gallery_loss = cfg.gallery_loss or names[0]
-    if gallery_loss not in losses:
-        raise ValueError(f"report.gallery_loss {gallery_loss!r} is not one of metric.losses {names}")
+    ranking, class_names = read_ranking(losses[gallery_loss].ranking[0]), read_classes(classes)
     rows = gallery_rows(
-        read_ranking(losses[gallery_loss].ranking[0]),
-        test_sketches,
-        views,
-        read_classes(classes),
-        n_queries=cfg.gallery_queries,
-        view=cfg.gallery_view,
+        ranking, test_sketches, views, class_names, n_queries=cfg.gallery_queries, view=cfg.gallery_view
     )
     hits = sum(sum(r.correct) for r in rows)
     title = (
@@ -157,6 +168,35 @@ def build_report(
         f"(green = same class, red = other; {hits}/{sum(len(r.correct) for r in rows)} correct)"
     )
     plot_gallery(rows, outputs["gallery"], title=title)
+
+    data = Understanding(
+        loss=gallery_loss,
+        ranking=ranking,
+        per_query=losses[gallery_loss].per_query[0],
+        all_per_query={loss: files.per_query for loss, files in losses.items()},
+        overall_map=values[gallery_loss]["mAP"],
+        classes=class_names,
+        views=views,
+        test_sketches=test_sketches,
+        view=cfg.gallery_view,
+    )
+    distance = str(values[gallery_loss].get("distance", "euclidean"))
+    parts.append(
+        understanding_section(
+            data,
+            outputs,
+            name=name,
+            seeds=seeds,
+            n_worst=cfg.gallery_queries,
+            embedding=embedding,
+            seed=seed,
+            distance=distance,
+            n_boot=n_boot,
+        )
+    )
+    markdown = "\n".join(parts)
+    write_text(outputs["table"], markdown)
+    write_text(outputs["html"], markdown_html(markdown, f"Retrieval results: {name}"))
 
 
 DIFFERENCES_NOTE = (

@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from bwot.io import PathLike, read_shard_images
 from bwot.report.plots import save_figure
@@ -32,6 +33,7 @@ class GalleryRow:
     classes: list[str]
     correct: list[bool] | None
     captions: list[str] | None = None
+    note: str | None = None  # a line under the count at the left (e.g. the query's AP)
 
 
 def pick_queries(ranking: dict[str, np.ndarray], n: int) -> np.ndarray:
@@ -60,9 +62,12 @@ def gallery_rows(
     *,
     n_queries: int = 8,
     view: int = 0,
+    rows: Sequence[int] | None = None,
+    notes: Sequence[str] | None = None,
 ) -> list[GalleryRow]:
-    """Read the images of the picked queries and of their top-10 models."""
-    rows = pick_queries(ranking, n_queries)
+    """Read the images of the picked queries (pick_queries; or the ranking's `rows`, in their order) and
+    of their top-10 models. `notes`: a line for each row, written under its count of correct models."""
+    rows = pick_queries(ranking, n_queries) if rows is None else np.asarray(rows, dtype=int)
     sketch_ids = ranking.get("query_sketch_ids", ranking["query_ids"])
     sketches = read_shard_images(sketch_shards, [str(sketch_ids[r]) for r in rows], 0)
     # a target skipped upstream (no views) has distance inf: it is ranked, but has no picture to show
@@ -73,7 +78,7 @@ def gallery_rows(
     target_ids = ranking["target_ids"]
     views = read_shard_images(view_shards, sorted({str(target_ids[t]) for t in np.concatenate(shown)}), view)
     out = []
-    for r, targets in zip(rows, shown, strict=True):
+    for i, (r, targets) in enumerate(zip(rows, shown, strict=True)):
         q_label = int(ranking["query_labels"][r])
         t_labels = ranking["target_labels"][targets]
         out.append(
@@ -83,9 +88,23 @@ def gallery_rows(
                 images=[views[str(target_ids[t])] for t in targets],
                 classes=[classes[int(t)] for t in t_labels],
                 correct=[bool(t == q_label) for t in t_labels],
+                note=None if notes is None else notes[i],
             )
         )
     return out
+
+
+def worst_queries(per_query: pd.DataFrame, ranking: dict[str, np.ndarray], n: int) -> pd.DataFrame:
+    """The `n` upright queries of lowest AP (per_query.csv's `mAP` column; ties in query order) with their
+    row of ranking.npz (`row`), lowest first."""
+    rows = pd.Series(np.arange(len(ranking["query_ids"])), index=ranking["query_ids"].astype(str))
+    table = per_query.assign(row=rows.reindex(per_query["query"].astype(str)).to_numpy())
+    missing = table["row"].isna()
+    if missing.any():
+        raise ValueError(f"queries of per_query.csv not in ranking.npz: {list(table['query'][missing][:5])}")
+    upright = table[table["rotation"] == 0] if "rotation" in table else table
+    worst = upright.sort_values("mAP", kind="stable").head(n)
+    return worst.assign(row=worst["row"].astype(int)).reset_index(drop=True)
 
 
 def _frame(ax: plt.Axes, colour: str, width: float) -> None:
@@ -115,9 +134,9 @@ def plot_gallery(rows: Sequence[GalleryRow], path: PathLike, *, title: str = "")
         _frame(ax, QUERY, 2.0)
         ax.set_title(row.query_class, fontsize=8, fontweight="bold", pad=2)
         if row.correct is not None:
-            ax.set_ylabel(
-                f"{sum(row.correct)}/{len(row.correct)}", fontsize=8, rotation=0, labelpad=14, va="center"
-            )
+            count = f"{sum(row.correct)}/{len(row.correct)}"
+            ax.set_ylabel(count + (f"\n{row.note}" if row.note else ""), fontsize=8, rotation=0,
+                          labelpad=20 if row.note else 14, va="center")  # fmt: skip
         for j in range(k):
             ax = axes[i, j + 1]
             if j >= len(row.images):

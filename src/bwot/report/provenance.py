@@ -15,7 +15,7 @@ from typing import Any
 from bwot.config import protocol_keys, read_config_file, validate
 from bwot.datasets.layouts import SHREC13, SHREC14
 from bwot.datasets.manifest import read_manifest
-from bwot.io import PathLike
+from bwot.io import PathLike, read_attrs
 
 OFFICIAL = {"shrec13": SHREC13.official, "shrec14": SHREC14.official}
 
@@ -70,8 +70,10 @@ def run_section(
     backbones: Sequence[Mapping[str, Any]],
     run_config: Mapping[str, Any] | None = None,
     paper_config: Mapping[str, Any] | None = None,
+    feature_devices: Mapping[str, str | None] | None = None,
 ) -> str:
-    """The markdown section "The run" of metrics.md."""
+    """The markdown section "The run" of metrics.md. `feature_devices`: {modality: the device its features
+    were extracted on} (`read_feature_devices`), for the line of the devices each stage used."""
     where = f" at `{data_dir}`" if data_dir and dataset != "builtin" else ""
     lines = [
         "## The run",
@@ -91,6 +93,7 @@ def run_section(
     trained = {loss: v.get("model", {}) for loss, v in metrics.items()}
     models = [f"{loss} {m.get('steps', '?')} steps on {m.get('device', '?')}" for loss, m in trained.items()]
     lines.append(f"- **Metric networks**: {', '.join(models)}.")
+    lines.append(devices_line(backbones, feature_devices or {}, trained))
     if paper_config is not None and run_config is not None:
         diffs = subset_differences(dataset, counts) + protocol_differences(run_config, paper_config)
         if first.get("n_targets_skipped") or first.get("n_queries_skipped"):
@@ -101,6 +104,32 @@ def run_section(
         else:
             lines += ["", f"The run follows the paper's protocol on {dataset.upper()}."]
     return "\n".join(lines) + "\n"
+
+
+def read_feature_devices(files: Mapping[str, PathLike]) -> dict[str, str | None]:
+    """{modality: the device its features file (features/<modality>.h5) was extracted on, its `device`
+    attribute; None for a file written before extraction recorded it}."""
+    return {modality: read_attrs(path).get("device") for modality, path in files.items()}
+
+
+def devices_line(
+    backbones: Sequence[Mapping[str, Any]],
+    features: Mapping[str, str | None],
+    models: Mapping[str, Mapping[str, Any]],
+) -> str:
+    """The devices each torch stage used, as recorded by its outputs: train_backbone per modality (its
+    summary JSON), extract_features per modality (the features file), train_metric per loss (the model's
+    meta, as evaluate copies it into metrics.json). "not recorded" where an output does not say."""
+
+    def each(pairs: Sequence[tuple[str, Any]]) -> str:
+        return ", ".join(f"{name} {device or 'not recorded'}" for name, device in pairs) or "not recorded"
+
+    stages = {
+        "train_backbone": each([(b["modality"], b.get("device")) for b in backbones]),
+        "extract_features": each(list(features.items())),
+        "train_metric": each([(loss, m.get("device")) for loss, m in models.items()]),
+    }
+    return "- **Devices**: " + "; ".join(f"{stage}: {used}" for stage, used in stages.items()) + "."
 
 
 def _skipped_line(skipped: Mapping[str, Sequence[Mapping[str, str]]]) -> str:
@@ -131,4 +160,12 @@ def _show(value: Any) -> str:
     return "`null`" if value is None else f"`{value}`"
 
 
-__all__ = ["dataset_counts", "protocol_differences", "read_json", "read_yaml", "run_section"]
+__all__ = [
+    "dataset_counts",
+    "devices_line",
+    "protocol_differences",
+    "read_feature_devices",
+    "read_json",
+    "read_yaml",
+    "run_section",
+]

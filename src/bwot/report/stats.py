@@ -26,13 +26,76 @@ N_BOOT = 2000
 
 def run_bootstrap(per_query: Mapping[str, Sequence[PathLike]], n_boot: int = N_BOOT) -> Bootstrap:
     """The bootstrap of a run: per_query: loss -> its per_query.csv of each seed."""
+    values, labels = read_per_query(per_query)
+    return bootstrap(values, labels, n_boot=n_boot)
+
+
+def read_per_query(per_query: Mapping[str, Sequence[PathLike]]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """per_query: loss -> its per_query.csv of each seed; -> (loss -> values (seeds, sketches, metrics),
+    the sketches' labels), every loss on the same query sketches in the same order."""
     values, labels, order = {}, None, None
     for loss, paths in per_query.items():
         v, lab, ids = load_values([pd.read_csv(p, dtype={"query": str, "sketch": str}) for p in paths])
         if order is not None and ids != order:
             raise ValueError(f"{loss}: its per_query tables hold other query sketches than the first loss's")
         values[loss], labels, order = v, lab, ids
-    return bootstrap(values, labels, n_boot=n_boot)
+    if labels is None:
+        raise ValueError("no per_query tables")
+    return values, labels
+
+
+PER_CLASS_COLUMNS = ["loss", "label", "class", "n_queries", "metric", "mean", "low", "high", "seed_std"]
+
+
+def per_class_intervals(
+    per_query: Mapping[str, Sequence[PathLike]],
+    classes: Sequence[str],
+    metric: str = "mAP",
+    n_boot: int = N_BOOT,
+) -> pd.DataFrame:
+    """Each loss's `metric` per query class: the mean over the class's query sketches (and seeds) with its
+    95% interval, from the run's bootstrap restricted to that class (its sketches drawn again, with
+    replacement, and the seeds too); one row per loss and class, in the order of the losses and labels."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r} (one of {', '.join(METRICS)})")
+    values, labels = read_per_query(per_query)
+    rows = []
+    for label in np.unique(labels):
+        members = labels == label
+        boot = bootstrap({loss: v[:, members] for loss, v in values.items()}, labels[members], n_boot=n_boot)
+        for loss in values:
+            iv = boot.intervals(loss)[metric]
+            name = classes[label] if 0 <= label < len(classes) else str(label)
+            rows.append([loss, int(label), name, int(members.sum()), metric, *_iv(iv)])
+    table = pd.DataFrame(rows, columns=PER_CLASS_COLUMNS)
+    order = {loss: i for i, loss in enumerate(values)}
+    return table.sort_values(["loss", "label"], key=lambda c: c.map(order) if c.name == "loss" else c,
+                             kind="stable", ignore_index=True)  # fmt: skip
+
+
+def per_class_markdown(table: pd.DataFrame, seeds: int = 1) -> str:
+    """per_class_intervals' table as markdown: a row per class (its number of query sketches), a column per
+    loss, each cell the mean and its 95% interval."""
+    losses = list(dict.fromkeys(table["loss"]))
+    wide = table.pivot(index=["label", "class", "n_queries"], columns="loss")
+    lines = [
+        "| class | queries | " + " | ".join(losses) + " |",
+        "|:--|--:|" + "--:|" * len(losses),
+    ]
+    for (_, name, n), row in wide.iterrows():
+        cells = [
+            cell(
+                Interval(row[("mean", x)], row[("low", x)], row[("high", x)], row[("seed_std", x)]),
+                seeds=seeds,
+            )
+            for x in losses
+        ]
+        lines.append(f"| {name} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _iv(iv: Interval) -> list[float]:
+    return [iv.mean, iv.low, iv.high, iv.seed_std]
 
 
 def best_significant(boot: Bootstrap, losses: Sequence[str], metric: str) -> str | None:
