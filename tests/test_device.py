@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import subprocess
 import sys
@@ -9,7 +11,14 @@ import sys
 import pytest
 import torch
 
-from bwot.device import claim_gpu, resolve_device, visible_gpus
+import bwot.device
+from bwot.device import claim_gpu, cuda_problem, resolve_device, runs_on, visible_gpus
+
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine where CUDA is not usable")
+TOO_OLD = (
+    "The NVIDIA driver on your system is too old (found version 12040). Please update your GPU driver by "
+    "downloading and installing a new version from the URL: http://www.nvidia.com/Download/index.aspx"
+)
 
 
 def test_resolve_cpu_and_auto():
@@ -17,10 +26,107 @@ def test_resolve_cpu_and_auto():
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
-def test_cuda_without_gpu_is_a_clear_error():
-    with pytest.raises(RuntimeError, match="CUDA is not available"):
-        resolve_device("cuda:0")
+@NO_CUDA
+def test_cuda_without_gpu_fails_at_once_with_torchs_reason():
+    """`cuda`/`cuda:N` without usable CUDA: the job stops at once, saying what torch says and the fix."""
+    reason = cuda_problem("cuda")
+    assert reason  # torch's own words, e.g. "Found no NVIDIA driver on your system. ..."
+    for spec in ("cuda", "cuda:0"):
+        with pytest.raises(RuntimeError) as err:
+            resolve_device(spec)
+        message = str(err.value)
+        assert f"device '{spec}' asked for, but CUDA is not usable here: {reason}" in message
+        assert "auto or cpu" in message and "CUDA 13.0" in message and ">= 580" in message
+
+
+@pytest.fixture
+def old_driver(monkeypatch):
+    """torch as on a machine whose driver is older than the build's CUDA: not available, init says why."""
+
+    def init():
+        raise RuntimeError(TOO_OLD)
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "init", init)
+
+
+def test_old_driver_reason_is_torchs(old_driver, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert cuda_problem("cuda") == TOO_OLD
+    with pytest.raises(RuntimeError, match=r"too old \(found version 12040\)"):
+        resolve_device("cuda:1")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert cuda_problem("auto") == f"{TOO_OLD} (CUDA_VISIBLE_DEVICES='1')"
+
+
+def test_auto_without_usable_cuda_warns_with_the_reason_where_a_gpu_is(old_driver, monkeypatch, caplog):
+    """`auto` falls back to the CPU: one warning with torch's reason when the machine has an NVIDIA GPU
+    (the driver needs fixing), only information when it has none."""
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(bwot.device, "gpu_present", lambda: True)
+    with caplog.at_level(logging.INFO, logger="bwot.device"):
+        assert resolve_device("auto") == torch.device("cpu")
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "device auto: CUDA is not usable (The NVIDIA driver on your system is too old" in record.message
+    assert "running on the CPU" in record.message and ">= 580" in record.message
+    caplog.clear()
+    monkeypatch.setattr(bwot.device, "gpu_present", lambda: False)
+    with caplog.at_level(logging.INFO, logger="bwot.device"):
+        assert resolve_device("auto") == torch.device("cpu")
+    [record] = caplog.records
+    assert record.levelno == logging.INFO and "too old" in record.message
+
+
+@pytest.fixture
+def one_gpu(monkeypatch):
+    """torch as on a machine with one visible GPU of compute capability 7.0 (a V100)."""
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=None: (7, 0))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=None: "Tesla V100-SXM2-16GB")
+    monkeypatch.setattr(
+        torch.cuda, "get_arch_list", lambda: ["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]
+    )
+
+
+def test_a_gpu_the_build_has_no_kernels_for_is_not_usable(one_gpu, monkeypatch, caplog):
+    problem = cuda_problem("cuda")
+    assert problem == (
+        "GPU 0 (Tesla V100-SXM2-16GB) has compute capability 7.0, and this torch build has kernels for "
+        "sm_75 sm_80 sm_86 sm_90 sm_100 sm_120 only"
+    )
+    monkeypatch.setattr(bwot.device, "gpu_present", lambda: True)
+    with caplog.at_level(logging.WARNING, logger="bwot.device"):
+        assert resolve_device("auto") == torch.device("cpu")  # rather than failing at the first kernel
+    assert "compute capability 7.0" in caplog.text
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=None: (8, 9))  # an L4: sm_86 runs
+    assert cuda_problem("cuda") is None and resolve_device("cuda") == torch.device("cuda")
+    assert cuda_problem("cuda:1") == "cuda:1 asked for, but 1 GPU(s) are visible"
+
+
+@pytest.mark.parametrize(
+    ("capability", "runs"),
+    [((6, 0), False), ((7, 0), False), ((7, 5), True), ((8, 9), True), ((9, 0), True), ((10, 3), True),
+     ((11, 0), False), ((12, 0), True)],
+)  # fmt: skip
+def test_runs_on_follows_binary_compatibility(capability, runs):
+    """A binary for sm_XY runs on X.Y and later minors of major X; PTX (compute_XY) on every later one."""
+    archs = ["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]
+    assert runs_on(*capability, archs) is runs
+    assert runs_on(11, 0, [*archs, "compute_100"])
+
+
+@NO_CUDA
+def test_module_prints_the_reasons_as_json():
+    """`python -m bwot.device SPEC...`: what the workflow's check asks in a child process."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bwot.device", "cuda", "auto"], capture_output=True, text=True, check=True
+    ).stdout
+    found = json.loads(out)
+    assert set(found) == {"cuda", "auto"}
+    assert found["cuda"].startswith(cuda_problem("cuda")) and "see docs/gpu.md" in found["cuda"]
 
 
 def test_visible_gpus_from_env(monkeypatch):

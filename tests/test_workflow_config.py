@@ -6,12 +6,17 @@ import os
 import subprocess
 import sys
 import tomllib
+from types import SimpleNamespace
 
 import pytest
+import torch
 import yaml
 from conftest import REPO, planned_jobs, run_snakemake
 
+from bwot.config import Config
+from bwot.device import cuda_problem
 from bwot.losses.registry import LOSSES
+from bwot.workflow import check_devices, device_checks, devices_checked_here, probe_cuda
 
 
 def test_dry_run_default_config_plans_every_job(workflow_dir):
@@ -173,3 +178,110 @@ def test_conda_post_deploy_script_installs_bwot(tmp_path):
         ["bash", script], env={**env, "BWOT_ROOT": str(tmp_path)}, capture_output=True, text=True
     )
     assert bad.returncode == 1 and "set BWOT_ROOT to the repository" in bad.stderr
+
+
+# --- devices: cuda without usable CUDA stops the run before any job, where the jobs run on this machine
+
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine where CUDA is not usable")
+REASON = "The NVIDIA driver on your system is too old (found version 12040)"
+
+
+def _config(**sections):
+    return Config.from_mapping({"dataset": "builtin", **sections})
+
+
+def test_device_checks_name_the_key_the_reason_and_the_fix():
+    asked = []
+
+    def probe(specs):
+        asked.append(list(specs))
+        return dict.fromkeys(specs, REASON)
+
+    problems, warnings = device_checks(
+        _config(features={"device": "cuda"}, metric={"device": "cuda:1"}), probe
+    )
+    assert asked == [["cuda", "cuda:1"]] and warnings == []
+    assert problems == [
+        f"features.device: cuda, but CUDA is not usable on this machine, where the jobs run: {REASON}. Set "
+        "features.device: auto (the CPU when no GPU is usable) or cpu, or run on a machine whose GPU torch "
+        "can use",
+        f"metric.device: cuda:1, but CUDA is not usable on this machine, where the jobs run: {REASON}. Set "
+        "metric.device: auto (the CPU when no GPU is usable) or cpu, or run on a machine whose GPU torch "
+        "can use",
+    ]
+    usable = device_checks(_config(features={"device": "cuda"}), lambda specs: dict.fromkeys(specs))
+    assert usable == ([], [])
+
+
+def test_auto_on_a_config_sized_for_a_gpu_is_warned_of_and_a_small_one_asks_nothing():
+    """`auto` stages of a GPU-sized config (features.input_size >= 224) that would run on the CPU: one
+    warning with torch's reason; a small config on auto or cpu never asks torch (no wait for its import)."""
+
+    def never(specs):
+        raise AssertionError(f"torch asked about {specs}")
+
+    assert device_checks(_config(), never) == ([], [])
+    on_cpu = _config(features={"input_size": 224, "device": "cpu"}, metric={"device": "cpu"})
+    assert device_checks(on_cpu, never) == ([], [])
+    problems, [warning] = device_checks(
+        _config(features={"input_size": 224}, metric={"device": "cpu"}),
+        lambda specs: dict.fromkeys(specs, REASON),
+    )
+    assert problems == []
+    assert warning.startswith(f"features.device: auto, and CUDA is not usable on this machine: {REASON}. ")
+    assert "sized for a GPU (features.input_size 224)" in warning and "features.device: cpu" in warning
+    on_gpu = device_checks(_config(features={"input_size": 224}), lambda specs: dict.fromkeys(specs))
+    assert on_gpu == ([], [])
+
+
+def _workflow(*, main=True, nodes=None, local=True):
+    """What bwot.workflow reads of Snakemake's `workflow`: main process, --jobs, local executor."""
+    return SimpleNamespace(
+        is_main_process=main, resource_settings=SimpleNamespace(nodes=nodes), local_exec=local
+    )
+
+
+def test_devices_are_checked_only_where_the_jobs_run_here():
+    """No --jobs: the local executor (a remote one refuses to start without it): checked while the
+    Snakefile is read, dry runs too. With --jobs: when the run starts, if the executor is local; never for
+    SLURM (the login node has no GPU), never in a job's own Snakemake process."""
+    assert devices_checked_here(_workflow(), started=False)
+    assert not devices_checked_here(_workflow(), started=True)  # already done
+    slurm = _workflow(nodes=50, local=False)  # --profile profiles/slurm (jobs: 50)
+    assert not devices_checked_here(slurm, started=False) and not devices_checked_here(slurm, started=True)
+    assert not devices_checked_here(_workflow(nodes=4, local=True), started=False)  # not known yet
+    assert devices_checked_here(_workflow(nodes=4, local=True), started=True)
+    assert not devices_checked_here(_workflow(main=False), started=False)  # a job on a cluster node
+    cfg = _config(features={"device": "cuda"})
+    assert check_devices(cfg, slurm, started=True, warn=print) == []  # torch not even asked
+
+
+@NO_CUDA
+def test_probe_asks_torch_in_a_child_process():
+    found = probe_cuda(["cuda"])
+    assert found["cuda"].startswith(cuda_problem("cuda")) and "NVIDIA driver >= 580" in found["cuda"]
+
+
+@NO_CUDA
+def test_device_cuda_without_cuda_stops_a_local_run_before_any_job(workflow_dir):
+    """`features.device: cuda` where CUDA is not usable: a local dry run stops at once with torch's reason."""
+    out = _stops_before_any_job(
+        workflow_dir,
+        "features.device: cuda, but CUDA is not usable on this machine",
+        **{"features.device": "cuda"},
+    )
+    assert cuda_problem("cuda") in out and "Set features.device: auto" in out
+
+
+@NO_CUDA
+def test_device_cuda_is_refused_at_the_start_with_jobs_but_not_for_a_remote_executor(workflow_dir):
+    """With --jobs the check waits for the start of the run: a local run stops before its first job; with
+    the SLURM executor (a dry run: no cluster here) the jobs do not run on this machine: nothing refused."""
+    _write_config(workflow_dir, **{"metric.device": "cuda"})
+    slurm = run_snakemake(workflow_dir, "-n", "--executor", "slurm", "--jobs", "4", check=False)
+    assert slurm.returncode == 0 and planned_jobs(slurm)["train_metric"] == len(LOSSES), slurm.stderr
+    local = run_snakemake(workflow_dir, "--jobs", "2", check=False, timeout=300)
+    out = local.stdout + local.stderr
+    assert local.returncode != 0 and "metric.device: cuda, but CUDA is not usable on this machine" in out, out
+    assert "in __onstart" in out  # when the run started, before its first job: nothing was made
+    assert not (workflow_dir / "results").exists() and not (workflow_dir / "resources").exists()

@@ -3,7 +3,7 @@
 Shards are read in order, in chunks of whole items, by a background thread (or DataLoader workers), so
 decoding and reading overlap the forward passes. Output (docs/features.md): `features` (n, K, D) float32,
 `ids`, `labels`; shapes also `pooled` (n, D) = max over views; sketches also `splits`; attrs backbone,
-layer, input_size.
+layer, input_size and device (where the features were computed: the report's provenance says it).
 
 The upright copy of a sketch (rotation 0: what a query is) goes through the CNN alone, one image per
 forward pass, exactly as `bwot query` embeds a sketch; the other rotations go in batches. PyTorch takes
@@ -102,7 +102,8 @@ def extract_features(
         f.create_dataset("labels", data=index.labels)
         if sketches:
             write_strings(f, "splits", index.splits)
-        set_attrs(f, {"backbone": meta["backbone"], "layer": meta["layer"], "input_size": size})
+        attrs = {"backbone": meta["backbone"], "layer": meta["layer"], "input_size": size}
+        set_attrs(f, {**attrs, "device": str(device)})  # the device: what the report says extraction ran on
     seconds = time.perf_counter() - start
     summary = {
         "items": n,
