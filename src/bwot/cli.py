@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sketches": ("bwot.sketches.cli", "sketches to 20 rotations: a manifest shard to HDF5, or a PNG preview"),
     "evaluate": ("bwot.evaluation.cli", "SHREC retrieval metrics of a trained metric model"),
     "query": ("bwot.query.cli", "the nearest target models of sketch files in a finished run"),
+    "embed": ("bwot.query.embed_cli", "your own sketches or meshes embedded by a finished run's networks"),
     "serve": ("bwot.serve.cli", "a local web page: draw a sketch, see its nearest models"),
     "compare": ("bwot.compare.cli", "two runs on the same queries: paired differences, per class, PR curves"),
 }
