@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("bwot.evaluation.cli", "SHREC retrieval metrics of a trained metric model"),
     "query": ("bwot.query.cli", "the nearest target models of sketch files in a finished run"),
     "embed": ("bwot.query.embed_cli", "your own sketches or meshes embedded by a finished run's networks"),
+    "add": ("bwot.query.add_cli", "add meshes to a finished run's searchable set (no retraining)"),
     "serve": ("bwot.serve.cli", "a local web page: draw a sketch, see its nearest models"),
     "compare": ("bwot.compare.cli", "two runs on the same queries: paired differences, per class, PR curves"),
 }

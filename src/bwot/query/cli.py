@@ -38,9 +38,11 @@ def run(args: argparse.Namespace) -> int:
         print(json_text(retriever.summary() | {"queries": [r.as_dict() for r in results]}))
     else:
         n_targets, n_skipped = index.attrs["n_targets"], index.attrs["n_skipped"]
+        n_added = len(index.added.get("added_ids", []))
+        added = f", {n_added} added with bwot add" if n_added else ""
         print(
-            f"run {args.run}, loss {retriever.loss}: {len(index)} of {n_targets} target models "
-            f"({n_skipped} skipped upstream), {index.distance} distance"
+            f"run {args.run}, loss {retriever.loss}: {len(index) - n_added} of {n_targets} target models "
+            f"({n_skipped} skipped upstream){added}, {index.distance} distance"
         )
         for result in results:
             print(format_table(result))

@@ -14,6 +14,11 @@ manifest's order (the order `evaluate` breaks ties in). Attributes: `format`, `l
 `distance`, `sketches` (JSON), `backbone` and `metric_model` (relative paths), `backbone_sha256`,
 `metric_model_sha256`, `view`, `n_targets` (the manifest's), `n_skipped`.
 
+Models added after training (`bwot add`, `bwot.query.add`) are rows appended to `embeddings`, `ids`,
+`labels` and `thumbnails`, and recorded in four optional datasets of equal length, all present or none:
+`added_ids` (each an id of the index), `added_sources` (the mesh file's absolute path), `added_sha256`
+(its SHA-256) and `added_at` (when, ISO 8601 UTC).
+
 An index is checked when it is read (`read_index`), since a damaged one would answer wrongly rather than
 fail: every dataset and attribute present, `embeddings` 2-D float and finite, `labels` integers naming a
 class, `ids` unique and non-empty, `thumbnails` (n, 96, 96) uint8, the distance one `evaluate` knows, and
@@ -30,7 +35,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +63,7 @@ MODEL_FILES = ("backbone", "metric_model")  # the sketch side of a query: CNN, t
 DATASETS = ("embeddings", "ids", "labels", "classes", "skipped_ids", "thumbnails")
 ATTRS = ("loss", "distance", "sketches", "n_targets", "n_skipped", *MODEL_FILES)
 ATTRS += tuple(f"{k}_sha256" for k in MODEL_FILES)
+ADDED = ("added_ids", "added_sources", "added_sha256", "added_at")  # optional: models added later
 NAMED = 5  # bad targets named in a message; the rest are counted
 
 
@@ -76,6 +82,7 @@ class RetrievalIndex:
     files: dict[str, Path]  # backbone, metric_model: where they are now
     digests: dict[str, str]  # their SHA-256 when the index was built
     attrs: dict[str, Any]  # loss, seed, view, n_targets, n_skipped, ...
+    added: dict[str, np.ndarray] = field(default_factory=dict)  # ADDED datasets, when models were added
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -235,6 +242,7 @@ def read_index(path: PathLike) -> RetrievalIndex:
                 files={k: (path.parent / str(attrs[k])).resolve() for k in MODEL_FILES},
                 digests={k: str(attrs[f"{k}_sha256"]) for k in MODEL_FILES},
                 attrs=attrs,
+                added={k: read_strings(f[k]) for k in ADDED if k in f},
             )
         except (KeyError, TypeError, ValueError, AttributeError) as err:  # bad JSON, bad sketches section
             raise ValueError(f"{path}: a damaged retrieval index ({type(err).__name__}: {err})") from None
@@ -261,7 +269,21 @@ def layout_problems(f: h5py.File) -> list[str]:
         problems.append(f"embeddings must be a 2-D float array, not {emb.dtype} {emb.shape}")
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
         problems.append(f"labels must be a 1-D integer array, not {labels.dtype} {labels.shape}")
-    strings = [k for k in ("ids", "classes", "skipped_ids") if h5py.check_string_dtype(f[k].dtype) is None]
+    added = [k for k in ADDED if k in f]
+    if added and len(added) < len(ADDED):
+        problems.append(
+            f"added models recorded in part: {', '.join(added)} without the rest of {', '.join(ADDED)}"
+        )
+        added = []
+    elif added:
+        if any(not isinstance(f[k], h5py.Dataset) or f[k].ndim != 1 for k in added):
+            problems.append(f"{', '.join(ADDED)} must be 1-D datasets")
+            added = []
+        elif len({len(f[k]) for k in added}) > 1:
+            problems.append(f"{', '.join(f'{len(f[k])} {k}' for k in added)}: apart")
+    strings = [
+        k for k in ("ids", "classes", "skipped_ids", *added) if h5py.check_string_dtype(f[k].dtype) is None
+    ]
     problems += [f"'{k}' must hold strings, not {f[k].dtype}" for k in strings]
     if thumbs.shape != (n, THUMBNAIL, THUMBNAIL) or thumbs.dtype != np.uint8:
         problems.append(
@@ -299,6 +321,14 @@ def value_problems(index: RetrievalIndex) -> list[str]:
     unique, counts = np.unique(ids, return_counts=True)
     if (counts > 1).any():
         problems.append(f"ids repeated: {_names(unique[counts > 1])}")
+    if len(added := index.added.get("added_ids", ())):
+        if (stray := added[~np.isin(added, ids)]).size:
+            problems.append(f"added models that are not targets: {_names(stray)}")
+        unique, counts = np.unique(added, return_counts=True)
+        if (counts > 1).any():
+            problems.append(f"added models recorded twice: {_names(unique[counts > 1])}")
+        if (skipped := added[np.isin(added, index.skipped_ids)]).size:
+            problems.append(f"added models also skipped: {_names(skipped)}")
     return problems
 
 
