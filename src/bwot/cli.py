@@ -10,21 +10,26 @@ import argparse
 import importlib
 import sys
 
-# name -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
+# name -> (module, one-line help): the config and the data, the pipeline's stages, what uses a finished run
+DATA: dict[str, tuple[str, str]] = {
     "config": ("bwot.cli_config", "print the whole config of a run (defaults filled in) and check it"),
     "synth": ("bwot.synthetic.cli", "generate the built-in procedural benchmark (SHREC13 layout)"),
     "index": ("bwot.datasets.cli", "read a dataset root and write its manifests"),
     "data": ("bwot.datasets.fetch_cli", "rebuild a real dataset (real13-dev) from public git repositories"),
+}
+STAGES: dict[str, tuple[str, str]] = {
     "render": ("bwot.render.cli", "render meshes to views: a manifest shard to HDF5, or a PNG preview"),
     "sketches": ("bwot.sketches.cli", "sketches to 20 rotations: a manifest shard to HDF5, or a PNG preview"),
     "evaluate": ("bwot.evaluation.cli", "SHREC retrieval metrics of a trained metric model"),
+}
+RUN_TOOLS: dict[str, tuple[str, str]] = {
     "query": ("bwot.query.cli", "the nearest target models of sketch files in a finished run"),
     "embed": ("bwot.query.embed_cli", "your own sketches or meshes embedded by a finished run's networks"),
     "add": ("bwot.query.add_cli", "add meshes to a finished run's searchable set (no retraining)"),
     "serve": ("bwot.serve.cli", "a local web page: draw a sketch, see its nearest models"),
     "compare": ("bwot.compare.cli", "two runs on the same queries: paired differences, per class, PR curves"),
 }
+COMMANDS = DATA | STAGES | RUN_TOOLS
 
 
 def build_parser() -> argparse.ArgumentParser:

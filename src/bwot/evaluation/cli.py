@@ -41,9 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ap", choices=choices("evaluate", "ap"), default=EvaluateConfig.ap, help="AP divisor"
     )
-    parser.add_argument(
-        "--ranklists", action="store_true", help="also write SHREC rank lists to OUT/ranklists"
-    )
+    parser.add_argument("--ranklists", action="store_true", help="also write SHREC rank lists: OUT/ranklists")
     parser.add_argument(
         "--manifests",
         type=Path,

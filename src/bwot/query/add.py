@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,7 @@ def add_models(
         "added_sha256": [sha256(p) for p in meshes],
         "added_at": [now] * len(ids),
     }
-    write_enlarged(index.path, ids, embeddings, label, classes, thumbs, added)
+    write_enlarged(index.path, NewRows(ids, embeddings, label, classes, thumbs, added))
     summary = {
         "added": len(ids),
         "targets": len(index) + len(ids),
@@ -102,34 +103,33 @@ def add_models(
     return summary
 
 
-def write_enlarged(
-    path: Path,
-    ids: Sequence[str],
-    embeddings: np.ndarray,
-    label: int,
-    classes: Sequence[str],
-    thumbs: np.ndarray,
-    added: dict[str, Sequence[str]],
-) -> None:
+@dataclass(frozen=True)
+class NewRows:
+    """What an addition appends to an index: the rows (ids, embeddings, one label, thumbnails), the
+    classes list with the label's name in it, and the ADDED provenance of each row."""
+
+    ids: Sequence[str]
+    embeddings: np.ndarray
+    label: int
+    classes: Sequence[str]
+    thumbs: np.ndarray
+    added: dict[str, Sequence[str]]
+
+
+def write_enlarged(path: Path, new: NewRows) -> None:
     """A new index file: the old one's datasets with the new rows appended and its attributes, written
     whole under a temporary name, read back and checked (`read_index`), then renamed over `path` (a
     failure or a kill before the rename leaves the old file untouched)."""
     with atomic_path(path) as tmp:
         with open_h5(path) as old, h5py.File(tmp, "w") as f:
-            _copy_and_append(old, f, ids, embeddings, label, classes, thumbs, added)
+            _copy_and_append(old, f, new)
         read_index(tmp)  # a complete, valid index, or nothing is renamed
 
 
-def _copy_and_append(
-    old: h5py.File,
-    f: h5py.File,
-    ids: Sequence[str],
-    embeddings: np.ndarray,
-    label: int,
-    classes: Sequence[str],
-    thumbs: np.ndarray,
-    added: dict[str, Sequence[str]],
-) -> None:
+def _copy_and_append(old: h5py.File, f: h5py.File, new: NewRows) -> None:
+    ids, embeddings, label, classes, thumbs, added = (
+        new.ids, new.embeddings, new.label, new.classes, new.thumbs, new.added
+    )  # fmt: skip
     f.create_dataset(
         "embeddings", data=np.concatenate([old["embeddings"][()], embeddings]).astype(np.float32)
     )
