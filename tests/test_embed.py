@@ -40,6 +40,16 @@ def write_off(path: Path, vertices, faces, stretch=(1.0, 1.0, 1.0)) -> Path:
     return path
 
 
+def write_meshes(folder: Path) -> list[Path]:
+    """The four test meshes: folder/{cube,slab,tetra,pyramid}.off."""
+    return [
+        write_off(folder / "cube.off", CUBE_V, CUBE_F),
+        write_off(folder / "slab.off", CUBE_V, CUBE_F, (2.0, 1.0, 0.3)),
+        write_off(folder / "tetra.off", TETRA_V, TETRA_F),
+        write_off(folder / "pyramid.off", PYRAMID_V, PYRAMID_F),
+    ]
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("embed")
@@ -154,12 +164,7 @@ def mesh_run(tmp_path_factory) -> tuple[Path, list[Path]]:
 
     root = tmp_path_factory.mktemp("embed-meshes")
     run = copy_run(root)
-    meshes = [
-        write_off(root / "models" / "cube.off", CUBE_V, CUBE_F),
-        write_off(root / "models" / "slab.off", CUBE_V, CUBE_F, (2.0, 1.0, 0.3)),
-        write_off(root / "models" / "tetra.off", TETRA_V, TETRA_F),
-        write_off(root / "models" / "pyramid.off", PYRAMID_V, PYRAMID_F),
-    ]
+    meshes = write_meshes(root / "models")
     manifest = pd.DataFrame(
         {"id": [p.stem for p in meshes], "class": "chair", "label": 0, "path": [str(p) for p in meshes]}
     )

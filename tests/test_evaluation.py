@@ -534,12 +534,7 @@ def test_skipped_relevant_target_counts_and_is_ranked_last(tmp_path):
     inventory = write_inventory(tmp_path, sketches, shapes, extra_targets=[(5, "777")])
     result = evaluate(FakeModel(), sketches, shapes, inventory=inventory)
     assert len(result.target_ids) == 13 and result.target_ids[5] == "777"
-    with h5py.File(sketches) as f:
-        test = np.flatnonzero(f["splits"].asstr()[()] == "test")
-        q, ql = f["features"][()][test, 0], f["labels"][()][test]
-    with h5py.File(shapes) as f:
-        t, tl = f["pooled"][()], f["labels"][()]
-    d = pairwise_distances(q, t)
+    d, ql, tl = _upright_distances(sketches, shapes)
     moved = np.insert(d, 5, d.max() + 1.0, axis=1)  # the skipped target, last in every list
     expected = retrieval_metrics(moved, ql, np.insert(tl, 5, 0))
     for key in SCALARS:
@@ -794,12 +789,7 @@ def test_evaluate_files_follows_the_rules_of_the_config(tmp_path):
     assert {"pr_rule", "ap"} <= set(protocol_keys()["evaluate"])  # a change is a departure from the paper
     assert {"pr_rule", "ap"} <= set(job_keys("evaluate"))  # and reruns evaluate
     sketches, shapes = write_features(tmp_path, per_class=3)
-    with h5py.File(sketches) as f:
-        test = np.flatnonzero(f["splits"].asstr()[()] == "test")
-        q, ql = f["features"][()][test, 0], f["labels"][()][test]
-    with h5py.File(shapes) as f:
-        t, tl = f["pooled"][()], f["labels"][()]
-    d = pairwise_distances(q, t)
+    d, ql, tl = _upright_distances(sketches, shapes)
     for rules in ({}, {"pr_rule": "every_query", "ap": "max_class_size"}):
         out = outputs(tmp_path / ("_".join(rules.values()) or "defaults"))
         cfg = {"protocol": "upright", "distance": "euclidean", "ranklists": False} | rules
@@ -815,3 +805,13 @@ def test_evaluate_files_follows_the_rules_of_the_config(tmp_path):
     # C = 3: under shrec recall 0.05 .. 0.30 count no query, pr.csv says 0 there
     shrec = pd.read_csv(outputs(tmp_path / "defaults")["pr"])
     assert (shrec["precision"][:6] == 0).all() and (shrec["precision"][6:] > 0).all()
+
+
+def _upright_distances(sketches, shapes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distances of the upright test sketches to the targets of two feature files, and both labels."""
+    with h5py.File(sketches) as f:
+        test = np.flatnonzero(f["splits"].asstr()[()] == "test")
+        q, ql = f["features"][()][test, 0], f["labels"][()][test]
+    with h5py.File(shapes) as f:
+        t, tl = f["pooled"][()], f["labels"][()]
+    return pairwise_distances(q, t), ql, tl

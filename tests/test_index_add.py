@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import torch
 from fake_run import SKETCHES, copy_run
-from test_embed import CUBE_F, CUBE_V, MODEL, PYRAMID_F, PYRAMID_V, TETRA_F, TETRA_V, write_off
+from test_embed import CUBE_F, CUBE_V, MODEL, PYRAMID_F, PYRAMID_V, TETRA_F, TETRA_V, write_meshes, write_off
 
 from bwot.cli import main
 from bwot.features import build_backbone
@@ -39,12 +39,7 @@ def built(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("add-built")
     run = copy_run(root)
-    meshes = [
-        write_off(root / "models" / "cube.off", CUBE_V, CUBE_F),
-        write_off(root / "models" / "slab.off", CUBE_V, CUBE_F, (2.0, 1.0, 0.3)),
-        write_off(root / "models" / "tetra.off", TETRA_V, TETRA_F),
-        write_off(root / "models" / "pyramid.off", PYRAMID_V, PYRAMID_F),
-    ]
+    meshes = write_meshes(root / "models")
     labels = [0, 1, 2, 0]
     manifest = pd.DataFrame(
         {
