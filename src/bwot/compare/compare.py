@@ -23,7 +23,7 @@ import pandas as pd
 from bwot.evaluation.bootstrap import LEVEL, Bootstrap, Interval, bootstrap, load_values
 from bwot.evaluation.metrics import METRICS
 from bwot.io import PathLike, json_text, write_text
-from bwot.report.plots import plot_pr_curves
+from bwot.report.plots import mean_pr_curve, plot_pr_curves
 from bwot.report.stats import N_BOOT, cell, differences_markdown
 
 EVAL_FILES = ("per_query.csv", "pr.csv", "per_class.csv", "ranking.npz", "metrics.json")
@@ -314,7 +314,7 @@ def read_run(run: Path, loss: str, name: str) -> RunEval:
         targets=targets,
         target_labels=target_labels,
         classes=_classes(first / "per_class.csv"),
-        pr=_mean_pr([f / "pr.csv" for f in folders]),
+        pr=mean_pr_curve([f / "pr.csv" for f in folders]),
         info=_metrics_json(first / "metrics.json"),
     )
 
@@ -440,16 +440,6 @@ def _per_query(path: Path) -> pd.DataFrame:
 def _classes(path: Path) -> dict[int, str]:
     table = _read_csv(path, ("label", "class"), dtype={"class": str})
     return {int(label): name for label, name in zip(table["label"], table["class"], strict=True)}
-
-
-def _mean_pr(paths: list[Path]) -> pd.DataFrame:
-    curves = [_read_csv(p, ("recall", "precision")) for p in paths]
-    for path, curve in zip(paths[1:], curves[1:], strict=True):
-        if not np.array_equal(curve["recall"], curves[0]["recall"]):
-            raise ValueError(f"{path}: other recall levels than {paths[0]}")
-    out = curves[0][["recall"]].copy()
-    out["precision"] = np.mean([c["precision"].to_numpy(float) for c in curves], axis=0)
-    return out
 
 
 def _targets(path: Path) -> tuple[list[str], np.ndarray]:

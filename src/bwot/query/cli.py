@@ -14,7 +14,6 @@ from bwot.datasets.manifest import read_manifest
 from bwot.io import PathLike, json_text
 from bwot.losses.registry import LOSSES
 from bwot.query.retriever import QueryResult, Retriever
-from bwot.report.gallery import GalleryRow, plot_gallery
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +62,8 @@ def format_table(result: QueryResult) -> str:
 def picture(retriever: Retriever, results: Sequence[QueryResult], path: PathLike) -> None:
     """The report's gallery of these queries: each sketch (as the CNN saw it), then its models with class
     and distance; framed green/red when the sketch is one of the run's (its class known), grey otherwise."""
+    from bwot.report.gallery import GalleryRow, plot_gallery  # matplotlib: only for --png (1.3 s to import)
+
     known = known_classes(retriever.run_dir, [r.name for r in results])
     rows = []
     for result in results:

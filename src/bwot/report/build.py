@@ -19,7 +19,7 @@ from bwot.io import PathLike, write_csv, write_text
 from bwot.report.embedding import MapInputs
 from bwot.report.gallery import gallery_rows, plot_gallery
 from bwot.report.html import markdown_html
-from bwot.report.plots import plot_convergence, plot_pr_curves, read_history
+from bwot.report.plots import mean_pr_curve, plot_convergence, plot_pr_curves, read_history
 from bwot.report.provenance import dataset_counts, read_feature_devices, read_json, read_yaml, run_section
 from bwot.report.stats import (
     N_BOOT,
@@ -147,7 +147,7 @@ def build_report(
         )
     log.info("results table:\n%s", table.round(3).to_string())
 
-    curves = {loss: _mean_curve(files.pr) for loss, files in losses.items()}
+    curves = {loss: mean_pr_curve(files.pr) for loss, files in losses.items()}
     maps = {loss: v["mAP"] for loss, v in values.items()}
     plot_pr_curves(curves, outputs["pr"], maps=maps, title=f"Precision-recall: {name}")
     wide = pd.DataFrame({"recall": next(iter(curves.values()))["recall"]})
@@ -238,14 +238,6 @@ METRIC_NOTE = (
     "class); E: F-measure of precision and recall over the first 32 results; DCG: normalised discounted "
     "cumulative gain; mAP: mean average precision."
 )
-
-
-def _mean_curve(paths: Sequence[PathLike]) -> pd.DataFrame:
-    """The PR curve averaged over seeds."""
-    curves = [pd.read_csv(p) for p in paths]
-    out = curves[0][["recall"]].copy()
-    out["precision"] = np.mean([c["precision"].to_numpy() for c in curves], axis=0)
-    return out
 
 
 def _sweeps(

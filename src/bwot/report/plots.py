@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 
@@ -107,3 +107,15 @@ def plot_convergence(histories: Mapping[str, pd.DataFrame], path: PathLike, *, t
     if title:
         fig.suptitle(title)
     save_figure(fig, path)
+
+
+def mean_pr_curve(paths: Sequence[PathLike]) -> pd.DataFrame:
+    """The PR curve (recall, precision) of several pr.csv files (a run's seeds), averaged; ValueError
+    naming the file when one has other recall levels than the first."""
+    curves = [pd.read_csv(p) for p in paths]
+    for path, curve in zip(paths[1:], curves[1:], strict=True):
+        if not np.array_equal(curve["recall"], curves[0]["recall"]):
+            raise ValueError(f"{path}: other recall levels than {paths[0]}")
+    out = curves[0][["recall"]].copy()
+    out["precision"] = np.mean([c["precision"].to_numpy(float) for c in curves], axis=0)
+    return out
