@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -13,10 +16,12 @@ import torchvision
 from conftest import REPO, edit_config, run_snakemake
 
 from bwot.features import build_backbone, extract_features, load_backbone, resolve_layer, train_backbone
-from bwot.features.backbones import cached_weights_path, load_pretrained, preprocess
+from bwot.features.backbones import cached_weights_path, load_pretrained
 from bwot.features.data import index_shards
-from bwot.features.extract import embed_items, embed_upright, one_thread
-from bwot.io import h5_writer, read_strings, set_attrs, write_strings
+from bwot.features.inference import embed_items, embed_upright, one_thread
+from bwot.features.layers import BACKBONES, LAYERS
+from bwot.features.net import preprocess
+from bwot.io import h5_writer, read_strings, save_torch, set_attrs, write_strings
 
 torch.set_num_threads(2)
 
@@ -129,6 +134,42 @@ def test_resnet_avgpool_and_layer3_match_torchvision():
         for layer, expected in (("avgpool", pooled), ("layer3", l3.mean(dim=(2, 3)))):
             net = build_backbone("resnet18", layer, 4, tv.state_dict()).eval()
             torch.testing.assert_close(net.embed(gray), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_loading_without_torchvision_builds_torchvisions_network(tmp_path, backbone):
+    """load_backbone builds bwot.features.arch's layers (no torchvision import): for every feature layer
+    of every backbone, the state_dict of a torchvision-built network loads into them key for key, shape for
+    shape, and gives the same features bit for bit."""
+    size = 64 if backbone == "alexnet" else 32
+    images = torch.randint(
+        0, 256, (2, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
+    for layer in LAYERS[backbone]:
+        torch.manual_seed(1)
+        net = build_backbone(backbone, layer, 7).eval()
+        for module in net.modules():  # batch norm statistics other than the defaults
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+        path = tmp_path / f"{backbone}-{layer}.pt"
+        meta = {"backbone": backbone, "layer": layer, "input_size": size, "num_classes": 7}
+        save_torch(path, meta | {"state_dict": net.state_dict()})
+        loaded, _ = load_backbone(path)
+        ours = {k: (v.shape, v.dtype) for k, v in loaded.state_dict().items()}
+        assert ours == {k: (v.shape, v.dtype) for k, v in net.state_dict().items()}
+        expected = embed_upright(net.to(memory_format=torch.channels_last), images, size, torch.device("cpu"))
+        assert torch.equal(embed_upright(loaded, images, size, torch.device("cpu")), expected), layer
+
+
+def test_a_query_imports_no_torchvision():
+    """What `bwot query` imports: no torchvision (1.2 s: it imports torch._dynamo), no pandas, no
+    matplotlib."""
+    code = (
+        "import json, sys, bwot.query.cli; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert not {"torchvision", "pandas", "matplotlib"} & set(json.loads(out)), out
 
 
 def test_view_pooling_is_the_max_over_views():

@@ -56,7 +56,7 @@ LAZY_IMPORTS = {
         "bwot.render.shard",
     },
     "bwot.serve.cli": {"bwot.query.retriever", "bwot.serve.app", "bwot.serve.http"},
-    "bwot.query.cli": {"bwot.report.gallery"},  # matplotlib, for --png only
+    "bwot.query.cli": {"bwot.report.gallery", "bwot.datasets.manifest"},  # matplotlib, pandas: --png only
 }
 UNITS = {unit: floor for floor, (_, units) in enumerate(FLOORS) for unit in units}
 

@@ -31,7 +31,8 @@ import yaml
 from PIL import Image, ImageDraw
 
 from bwot.features import extract_features, load_backbone, train_backbone
-from bwot.features.backbones import autocast, build_backbone, preprocess
+from bwot.features.backbones import build_backbone
+from bwot.features.net import autocast, preprocess
 from bwot.io import h5_writer, set_attrs, write_strings
 from bwot.logs import setup_logging
 

@@ -43,7 +43,7 @@ def feature_shards(folder: Path, sizes: Sizes) -> list[Path]:
 def feature_speed(device: torch.device, sizes: Sizes, tmp: Path) -> dict[str, Any]:
     """extract_features vs bare forward vs a per-image loop, per backbone (SHREC configs' settings)."""
     from bwot.features import extract_features, load_backbone
-    from bwot.features.backbones import autocast
+    from bwot.features.net import autocast
 
     bf = load_bench("features")
     shrec = yaml.safe_load((REPO / "config" / "shrec14.yaml").read_text())["features"]

@@ -12,10 +12,10 @@ _NAMES = {  # name -> module: a table (its rows look alike by nature)
     "BACKBONES": "bwot.features.layers",
     "LAYERS": "bwot.features.layers",
     "resolve_layer": "bwot.features.layers",
-    "FeatureNet": "bwot.features.backbones",
+    "FeatureNet": "bwot.features.net",
     "build_backbone": "bwot.features.backbones",
     "extract_features": "bwot.features.extract",
-    "load_backbone": "bwot.features.extract",
+    "load_backbone": "bwot.features.inference",
     "train_backbone": "bwot.features.train",
 }
 __all__ = sorted(_NAMES)

@@ -24,10 +24,11 @@ from torch.utils.data import ConcatDataset, DataLoader
 
 from bwot.config import FeaturesConfig
 from bwot.device import resolve_device
-from bwot.features.backbones import FeatureNet, autocast, build_backbone, load_pretrained, to_inputs
+from bwot.features.backbones import build_backbone, load_pretrained
 from bwot.features.data import ItemDataset, ShardIndex, index_shards
 from bwot.features.layers import resolve_layer
 from bwot.features.lines import line_drawings
+from bwot.features.net import FeatureNet, autocast, to_inputs
 from bwot.io import PathLike, save_torch, write_csv, write_json
 from bwot.optim import make_optimizer
 from bwot.splits import holdout_split

@@ -3,27 +3,29 @@
 decode (Pillow, any mode -> 8-bit grey on white) -> ink (paper level, threshold, specks, box, stroke
 width) -> normalise (crop, margin, square, levels, thicken, resize) -> rotate (20 x 18 degrees, white
 corners) -> shard (manifest rows -> HDF5 + skip report).
+
+The names below are imported on first use (PEP 562): a query preprocesses a sketch without importing the
+shard writer's pandas.
 """
 
-from bwot.sketches.decode import decode_grayscale, load_grayscale
-from bwot.sketches.errors import SketchError, SketchShardError
-from bwot.sketches.ink import Ink, NoInkError, find_ink
-from bwot.sketches.pipeline import normalise_gray, preprocess_gray, preprocess_sketch
-from bwot.sketches.rotate import rotations
-from bwot.sketches.shard import prepare_shard, split_rows
+from __future__ import annotations
 
-__all__ = [
-    "Ink",
-    "NoInkError",
-    "SketchError",
-    "SketchShardError",
-    "decode_grayscale",
-    "find_ink",
-    "load_grayscale",
-    "normalise_gray",
-    "prepare_shard",
-    "preprocess_gray",
-    "preprocess_sketch",
-    "rotations",
-    "split_rows",
-]
+from bwot.lazy import lazy_attributes
+
+_NAMES = {  # name -> module: a table (its rows look alike by nature)
+    "decode_grayscale": "bwot.sketches.decode",
+    "load_grayscale": "bwot.sketches.decode",
+    "SketchError": "bwot.sketches.errors",
+    "SketchShardError": "bwot.sketches.errors",
+    "Ink": "bwot.sketches.ink",
+    "NoInkError": "bwot.sketches.ink",
+    "find_ink": "bwot.sketches.ink",
+    "normalise_gray": "bwot.sketches.pipeline",
+    "preprocess_gray": "bwot.sketches.pipeline",
+    "preprocess_sketch": "bwot.sketches.pipeline",
+    "rotations": "bwot.sketches.rotate",
+    "prepare_shard": "bwot.sketches.shard",
+    "split_rows": "bwot.sketches.shard",
+}
+__all__ = sorted(_NAMES)
+__getattr__ = lazy_attributes(__name__, _NAMES)
