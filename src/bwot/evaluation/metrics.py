@@ -168,6 +168,22 @@ def stable_argsort_rows(x: np.ndarray) -> np.ndarray:
     return keys.view(np.int32)[:, 0::2]  # low 32 bits (little-endian): the column index, no copy
 
 
+def stable_top_k_rows(x: np.ndarray, k: int) -> np.ndarray:
+    """`stable_argsort_rows(x)[:, :k]`, the same columns, found by a partition of each row (O(width)) and a
+    stable sort of only the columns at most its k-th smallest value (all of them, ties included)."""
+    k = max(0, min(int(k), x.shape[1]))
+    if k == 0 or 4 * k >= x.shape[1]:
+        return stable_argsort_rows(x)[:, :k]
+    kth = np.partition(x, k - 1, axis=1)[:, k - 1]
+    out = np.empty((len(x), k), dtype=np.int64)
+    for i, row in enumerate(x):
+        near = np.flatnonzero(row <= kth[i])  # increasing columns: the stable order's tie order
+        if len(near) < k:  # NaN among the k smallest (no distance is NaN): the whole row's order
+            near = np.arange(len(row))
+        out[i] = near[stable_argsort_rows(row[near][None])[0][:k]]
+    return out
+
+
 def _sum_per_row(row: np.ndarray, n_rows: int, weights: np.ndarray) -> np.ndarray:
     return np.bincount(row, weights.astype(np.float64, copy=False), minlength=n_rows)
 
