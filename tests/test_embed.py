@@ -16,7 +16,8 @@ from fake_run import copy_run
 from bwot.cli import main
 from bwot.evaluation.evaluate import embed_queries, embed_targets
 from bwot.features import build_backbone
-from bwot.features.extract import extract_features, one_thread
+from bwot.features.extract import extract_features
+from bwot.features.inference import one_thread
 from bwot.io import read_strings, save_torch
 from bwot.metric import load_metric_model
 from bwot.query.embed import FORMAT

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -23,9 +26,11 @@ from test_embed import CUBE_F, CUBE_V, MODEL, PYRAMID_F, PYRAMID_V, TETRA_F, TET
 
 from bwot.cli import main
 from bwot.features import build_backbone
-from bwot.features.extract import extract_features, one_thread
-from bwot.io import save_torch
-from bwot.query import build_index
+from bwot.features.extract import extract_features
+from bwot.features.inference import one_thread
+from bwot.io import locked_folder, save_torch
+from bwot.query import ann, build_index
+from bwot.query.add import add_models
 from bwot.query.index import read_index, sha256
 from bwot.query.retriever import Retriever
 
@@ -312,3 +317,91 @@ def test_read_index_checks_the_added_records(root, capsys):
     assert "'added_at' must hold strings" in case("numbers", numbers)
     assert "added models also skipped: x" in case("skipped", replace("skipped_ids", ["x"]))
     assert len(read_index(good).added["added_ids"]) == 1
+
+
+# ------------------------------------------------------------------ real meshes, a running server, the graph
+
+
+def test_real_psb_meshes_are_added_and_come_back_from_query(root, real_data, capsys):
+    """Two real Princeton Shape Benchmark meshes join the run's index; each one's own embedding (bwot embed)
+    finds it first, at distance 0, and bwot query lists them among every target."""
+    run = root / "results" / "fake"
+    psb = [shutil.copy(real_data / "meshes" / f"{m}.off", root / f"psb-{m}.off") for m in ("m423", "m689")]
+    assert _add("--run", str(run), *map(str, psb), "--class", "psb") == 0
+    assert "2 models added (class psb), 6 targets now" in capsys.readouterr().out
+    index = read_index(run / INDEX)
+    assert list(index.ids[-2:]) == ["psb-m423", "psb-m689"] and index.class_names([4, 5]) == ["psb"] * 2
+    assert list(index.added["added_sources"]) == [str(Path(p).resolve()) for p in psb]
+    out = root / "psb.h5"
+    assert main(["embed", "--run", str(run), "--meshes", *map(str, psb), "--out", str(out)]) == 0
+    capsys.readouterr()
+    with h5py.File(out) as f:
+        embedded = f["embeddings"][()]
+    np.testing.assert_array_equal(embedded, index.embeddings[4:])  # the same path, the same bits
+    retriever = Retriever(run)
+    rows, dists = retriever.rank(embedded, 1)
+    assert [int(r[0]) for r in rows] == [4, 5] and [float(d[0]) for d in dists] == [0.0, 0.0]
+    sketch = sorted((root / "data").rglob("*.png"))[0]
+    assert main(["query", str(sketch), "--run", str(run), "-k", "6", "--json"]) == 0
+    ids = [hit["id"] for hit in json.loads(capsys.readouterr().out)["queries"][0]["results"]]
+    assert {"psb-m423", "psb-m689"} <= set(ids)
+
+
+def test_a_running_retriever_takes_up_added_models(root, caplog):
+    """What bwot serve does before each batch: the index file replaced by bwot add is read again; one
+    rebuilt for other model files (a retrained run) is not taken, and the loaded one answers on."""
+    run = root / "results" / "fake"
+    retriever = Retriever(run)
+    sketch = sorted((root / "data").rglob("*.png"))[0]
+    assert not retriever.refresh() and len(retriever.search(sketch, k=10).hits) == 4
+    x = write_off(root / "new" / "x.off", CUBE_V, CUBE_F, (1.0, 2.0, 2.0))
+    add_models(run, [x])  # not main(): its logging set-up would take caplog's handler away
+    assert retriever.refresh() and not retriever.refresh()
+    assert "x" in [h.id for h in retriever.search(sketch, k=10).hits]
+    retrained = run / "index" / "retrained.h5"
+    shutil.copy(run / INDEX, retrained)
+    with h5py.File(retrained, "a") as f:
+        f.attrs["backbone_sha256"] = "0" * 64
+    os.replace(retrained, run / INDEX)
+    with caplog.at_level(logging.WARNING, logger="bwot.query.retriever"):
+        assert not retriever.refresh() and len(retriever.index) == 5
+    assert "rebuilt for other model files (retrained?): restart to use it" in caplog.text
+
+
+def test_a_large_index_keeps_its_graph_and_bwot_add_extends_it(root, monkeypatch, capsys):
+    """Above HNSW_ABOVE targets (here 4) the index holds its HNSW graph: built when an addition crosses the
+    size, extended by the next one; auto then answers with it, as exact does on so few targets."""
+    monkeypatch.setattr(ann, "HNSW_ABOVE", 4)
+    run = root / "results" / "fake"
+    x = write_off(root / "new" / "x.off", CUBE_V, CUBE_F, (1.0, 2.0, 2.0))
+    y = write_off(root / "new" / "y.off", TETRA_V, TETRA_F, (1.0, 1.0, 0.2))
+    for mesh, rows in ((x, 5), (y, 6)):
+        assert _add("--run", str(run), str(mesh)) == 0
+        with h5py.File(run / INDEX) as f:
+            assert f.attrs["hnsw_rows"] == rows and f["hnsw"].dtype == np.uint8
+    sketches = sorted((root / "data").rglob("*.png"))
+    auto, exact = Retriever(run), Retriever(run, backend="exact")
+    assert (auto.backend, exact.backend) == ("hnsw", "exact")
+    for a, e in zip(auto.search_many(sketches, k=6), exact.search_many(sketches, k=6), strict=True):
+        assert [(h.id, h.distance) for h in a.hits] == [(h.id, h.distance) for h in e.hits]
+    capsys.readouterr()
+    message = _damaged(run / INDEX, lambda f: f.attrs.__setitem__("hnsw_rows", 5))
+    assert "its HNSW graph covers 5 rows, not the 6 targets" in message
+
+
+def test_additions_to_one_run_wait_for_each_other(root, caplog):
+    """While another writer holds the index folder's lock, bwot add waits (and says so), then adds on top
+    of what that writer left: no addition is lost to a concurrent one."""
+    run = root / "results" / "fake"
+    x = write_off(root / "new" / "x.off", CUBE_V, CUBE_F, (1.0, 2.0, 2.0))
+    done: list[dict] = []
+    with caplog.at_level(logging.INFO, logger="bwot.io"), locked_folder(run / "index"):
+        writer = threading.Thread(target=lambda: done.append(add_models(run, [x])))
+        writer.start()
+        deadline = time.monotonic() + 120
+        while "another bwot add is writing this run's index: waiting" not in caplog.text:
+            assert writer.is_alive() and time.monotonic() < deadline, "bwot add did not wait for the lock"
+            time.sleep(0.05)
+        assert len(read_index(run / INDEX)) == 4 and not done  # still waiting
+    writer.join(timeout=300)
+    assert done and done[0]["targets"] == 5 and list(read_index(run / INDEX).ids)[-1] == "x"

@@ -152,7 +152,7 @@ def test_query_command_table_json_and_picture(fake_run, capsys, tmp_path):
     sketch = root / "data" / "table" / "test" / "t2.png"
     assert main(["query", str(sketch), "--run", str(fake_run), "-k", "3"]) == 0
     out = capsys.readouterr().out
-    assert "loss ot: 8 of 9 target models (1 skipped upstream), euclidean distance" in out
+    assert "loss ot: 8 of 9 target models (1 skipped upstream), euclidean distance, exact search" in out
     rows = [line.split() for line in out.splitlines() if re.match(r"^\s+[123]\s+m\d", line)]
     assert [r[0] for r in rows] == ["1", "2", "3"] and all(r[2] in CLASSES for r in rows)
 
@@ -160,9 +160,24 @@ def test_query_command_table_json_and_picture(fake_run, capsys, tmp_path):
     assert main(["query", str(sketch), str(sketch), "--run", str(fake_run), "--json", "--png", str(png)]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert answer["loss"] == "ot" and answer["targets"] == 8 and answer["targets_skipped"] == 1
+    assert answer["backend"] == "exact"
     assert len(answer["queries"]) == 2 and len(answer["queries"][0]["results"]) == 8
     assert set(answer["queries"][0]["results"][0]) == {"rank", "id", "class", "distance"}
     assert Image.open(png).size[0] > 400
+
+
+def test_hnsw_on_a_small_index_is_the_exact_answer(fake_run, capsys):
+    """With fewer targets than the walk keeps candidates, the graph returns every target: the hnsw answer is
+    the exact one, ids and distances (computed against the candidates alone: the same bits here)."""
+    sketches = sorted(str(p) for p in (fake_run.parent.parent / "data").rglob("*.png"))
+    answers = {}
+    for backend in ("exact", "hnsw"):
+        assert (
+            main(["query", *sketches, "--run", str(fake_run), "-k", "5", "--json", "--backend", backend]) == 0
+        )
+        answers[backend] = json.loads(capsys.readouterr().out)
+    assert answers["hnsw"].pop("backend") == "hnsw" and answers["exact"].pop("backend") == "exact"
+    assert answers["hnsw"] == answers["exact"]
 
 
 @pytest.mark.parametrize(

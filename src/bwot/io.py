@@ -6,7 +6,9 @@ into place only when complete, so a killed job never leaves a file that looks fi
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import math
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -18,6 +20,7 @@ import h5py
 import numpy as np
 
 PathLike = str | os.PathLike[str]
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -187,6 +190,22 @@ def set_aside(path: PathLike, into: PathLike | None = None) -> Path:
         n += 1
     os.replace(path, target)
     return target
+
+
+@contextmanager
+def locked_folder(folder: PathLike, waiting: str = "") -> Iterator[None]:
+    """Hold an exclusive lock on `folder` inside the block (`flock` on the folder itself: no lock file is
+    left behind), waiting for whoever holds it; `waiting` is logged when it has to wait."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("%s: %s", folder, waiting or "locked by another process: waiting")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def open_h5(path: PathLike, mode: str = "r") -> h5py.File:

@@ -1,7 +1,7 @@
 """Snakemake entry point of rule `retrieval_index`: bwot.query.build_index."""
 
 from bwot.logs import setup_logging
-from bwot.query.index import build_index
+from bwot.query.build import build_index
 from bwot.workflow import full_section
 
 setup_logging(snakemake.log[0])

@@ -14,7 +14,7 @@ _NAMES = {  # name -> module: a table (its rows look alike by nature)
     "Retriever": "bwot.query.retriever",
     "index_path": "bwot.query.retriever",
     "RetrievalIndex": "bwot.query.index",
-    "build_index": "bwot.query.index",
+    "build_index": "bwot.query.build",
     "read_index": "bwot.query.index",
 }
 __all__ = sorted(_NAMES)

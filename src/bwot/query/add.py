@@ -12,7 +12,8 @@ upstream, not repeated among the new ones; else a ValueError naming them, and no
 of the added models is `class_name`: an existing class of the index (its label), or a new name appended to
 the index's `classes`; by default `unlabelled` (appended when the index has no such class). The index is
 rewritten whole under a temporary name and renamed over the old one (`bwot.io.h5_writer`), so a failure or
-a kill at any moment leaves the old index as it was. Provenance: the datasets `added_ids`,
+a kill at any moment leaves the old index as it was; additions to one run wait for each other (a lock on
+the index folder, `bwot.io.locked_folder`), so none is lost. Provenance: the datasets `added_ids`,
 `added_sources` (absolute paths), `added_sha256` (of each mesh file) and `added_at` (ISO 8601 UTC), one
 row per added model, kept across later additions (see `bwot.query.index`).
 """
@@ -30,9 +31,11 @@ from typing import Any
 import h5py
 import numpy as np
 
-from bwot.io import PathLike, atomic_path, open_h5, read_strings, set_attrs, write_strings
+from bwot.io import PathLike, atomic_path, locked_folder, open_h5, read_strings, set_attrs, write_strings
+from bwot.query.ann import HnswGraph, choose_backend
 from bwot.query.embed import Embedder, item_ids
-from bwot.query.index import ADDED, THUMBNAIL, read_index, sha256, thumbnail
+from bwot.query.index import ADDED, GRAPH, THUMBNAIL, read_index, sha256, thumbnail, write_graph
+from bwot.query.retriever import index_path
 
 log = logging.getLogger(__name__)
 UNLABELLED = "unlabelled"
@@ -40,8 +43,9 @@ UNLABELLED = "unlabelled"
 
 def check_new_ids(index_file: Path, ids: Sequence[str], existing: np.ndarray, skipped: np.ndarray) -> None:
     """A ValueError naming every id of `ids` already taken by a target (or a skipped target) of the index."""
-    taken = [i for i in ids if i in set(existing.tolist())]
-    gone = [i for i in ids if i in set(skipped.tolist())]
+    existing_ids, skipped_ids = set(existing.tolist()), set(skipped.tolist())
+    taken = [i for i in ids if i in existing_ids]
+    gone = [i for i in ids if i in skipped_ids]
     problems = []
     if taken:
         problems.append(f"already targets of the index: {', '.join(taken)}")
@@ -67,6 +71,15 @@ def add_models(
     class_name = UNLABELLED if class_name is None else str(class_name).strip()
     if not class_name:
         raise ValueError("an empty class name")
+    folder = index_path(run_dir, loss).parent
+    with locked_folder(folder, "another bwot add is writing this run's index: waiting"):
+        return _add_locked(run_dir, meshes, ids, loss, class_name)
+
+
+def _add_locked(
+    run_dir: PathLike, meshes: Sequence[PathLike], ids: list[str], loss: str | None, class_name: str
+) -> dict[str, Any]:
+    """`add_models` once it holds the index folder's lock: the index read here is the one replaced."""
     embedder = Embedder(run_dir, loss)  # the index of `loss`, read, checked and its model files verified
     index = embedder.index
     check_new_ids(index.path, ids, index.ids, index.skipped_ids)
@@ -130,22 +143,41 @@ def _copy_and_append(old: h5py.File, f: h5py.File, new: NewRows) -> None:
     ids, embeddings, label, classes, thumbs, added = (
         new.ids, new.embeddings, new.label, new.classes, new.thumbs, new.added
     )  # fmt: skip
-    f.create_dataset(
-        "embeddings", data=np.concatenate([old["embeddings"][()], embeddings]).astype(np.float32)
-    )
+    before = old["embeddings"][()]
+    f.create_dataset("embeddings", data=np.concatenate([before, embeddings]).astype(np.float32))
     write_strings(f, "ids", [*read_strings(old["ids"]), *ids])
     f.create_dataset(
         "labels", data=np.concatenate([old["labels"][()], np.full(len(ids), label)]).astype(np.int64)
     )
     write_strings(f, "classes", classes)
     write_strings(f, "skipped_ids", read_strings(old["skipped_ids"]))
-    f.create_dataset(
+    _append_thumbnails(old["thumbnails"], thumbs, f)
+    for key in ADDED:
+        listed = list(read_strings(old[key])) if key in old else []
+        write_strings(f, key, [*listed, *added[key]])
+    set_attrs(f, dict(old.attrs))
+    distance = str(old.attrs["distance"])
+    if GRAPH in old:  # the stored graph, extended with the new rows
+        graph = HnswGraph.from_bytes(old[GRAPH][()], before, distance)
+        graph.add(embeddings)
+        write_graph(f, graph)
+    elif choose_backend("auto", len(before) + len(embeddings)) == "hnsw":
+        write_graph(f, HnswGraph.build(np.concatenate([before, embeddings]), distance))
+
+
+def _append_thumbnails(old: h5py.Dataset, new: np.ndarray, f: h5py.File, block: int = 4096) -> None:
+    """`thumbnails`: the old ones, then `new`, copied `block` rows at a time (bounded memory)."""
+    n_old = len(old)
+    out = f.create_dataset(
         "thumbnails",
-        data=np.concatenate([old["thumbnails"][()], thumbs.astype(np.uint8)]),
+        shape=(n_old + len(new), THUMBNAIL, THUMBNAIL),
+        dtype=np.uint8,
         chunks=(1, THUMBNAIL, THUMBNAIL),
         compression="gzip",
     )
-    for key in ADDED:
-        before = list(read_strings(old[key])) if key in old else []
-        write_strings(f, key, [*before, *added[key]])
-    set_attrs(f, dict(old.attrs))
+    for lo in range(0, n_old, block):
+        hi = min(lo + block, n_old)
+        out[lo:hi] = old[lo:hi]
+    for lo in range(0, len(new), block):
+        hi = min(lo + block, len(new))
+        out[n_old + lo : n_old + hi] = np.asarray(new[lo:hi], dtype=np.uint8)

@@ -10,9 +10,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from bwot.datasets.manifest import read_manifest
 from bwot.io import PathLike, json_text
 from bwot.losses.registry import LOSSES
+from bwot.query.ann import BACKENDS, HNSW_ABOVE
 from bwot.query.retriever import QueryResult, Retriever
 
 
@@ -23,6 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--loss", choices=list(LOSSES), help="whose metric and index (default: ot, or the only one indexed)"
     )
     parser.add_argument("-k", type=int, default=10, help="models listed per sketch (default 10)")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help=f"exact: rank every model, as evaluate; hnsw: an HNSW graph's candidates; auto (default): "
+        f"hnsw above {HNSW_ABOVE:,} models",
+    )
     parser.add_argument("--png", type=Path, help="also draw the sketches and their models to this PNG")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
@@ -30,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise ValueError(f"-k must be at least 1, got {args.k}")
-    retriever = Retriever(args.run, args.loss)
+    retriever = Retriever(args.run, args.loss, backend=args.backend)
     results = retriever.search_many(args.sketches, args.k)
     index = retriever.index
     if args.json:
@@ -41,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         added = f", {n_added} added with bwot add" if n_added else ""
         print(
             f"run {args.run}, loss {retriever.loss}: {len(index) - n_added} of {n_targets} target models "
-            f"({n_skipped} skipped upstream){added}, {index.distance} distance"
+            f"({n_skipped} skipped upstream){added}, {index.distance} distance, {retriever.backend} search"
         )
         for result in results:
             print(format_table(result))
@@ -86,6 +93,8 @@ def picture(retriever: Retriever, results: Sequence[QueryResult], path: PathLike
 def known_classes(run_dir: PathLike, names: Sequence[str]) -> dict[str, str]:
     """The class of each of `names` that is a sketch file of the run's manifest (paths in the manifest are
     relative to the workflow's folder, two levels above results/<name>)."""
+    from bwot.datasets.manifest import read_manifest  # pandas: only for --png (0.3 s to import)
+
     manifest = Path(run_dir) / "manifest" / "sketches.csv"
     if not manifest.is_file():
         return {}

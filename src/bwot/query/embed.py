@@ -35,7 +35,7 @@ import h5py
 import numpy as np
 import torch
 
-from bwot.features.extract import embed_items, load_backbone, one_thread
+from bwot.features.inference import embed_items, load_backbone, one_thread
 from bwot.features.lines import line_drawings
 from bwot.io import PathLike, h5_writer, set_attrs, write_strings
 from bwot.query.index import sha256

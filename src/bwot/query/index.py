@@ -19,6 +19,9 @@ Models added after training (`bwot add`, `bwot.query.add`) are rows appended to 
 `added_ids` (each an id of the index), `added_sources` (the mesh file's absolute path), `added_sha256`
 (its SHA-256) and `added_at` (when, ISO 8601 UTC).
 
+Above `bwot.query.ann.HNSW_ABOVE` targets an index also holds its HNSW graph (dataset `hnsw`, uint8, and
+attributes `hnsw_rows`, `hnsw_m`, `hnsw_ef_construction`; see bwot.query.ann), which covers every row.
+
 An index is checked when it is read (`read_index`), since a damaged one would answer wrongly rather than
 fail: every dataset and attribute present, `embeddings` 2-D float and finite, `labels` integers naming a
 class, `ids` unique and non-empty, `thumbnails` (n, 96, 96) uint8, the distance one `evaluate` knows, and
@@ -33,8 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,14 +46,9 @@ import numpy as np
 from PIL import Image
 
 from bwot.config import SketchesConfig
-from bwot.datasets.manifest import read_manifest
 from bwot.evaluation.distances import DISTANCES
-from bwot.evaluation.evaluate import embed_targets
-from bwot.evaluation.inventory import Inventory
-from bwot.evaluation.outputs import read_classes
-from bwot.io import PathLike, h5_writer, open_h5, read_shard_images, read_strings, set_attrs, write_strings
-from bwot.metric import load_metric_model
-from bwot.shards import read_skip_reports
+from bwot.io import PathLike, open_h5, read_strings, set_attrs
+from bwot.query.ann import HnswGraph
 
 if TYPE_CHECKING:
     from bwot.metric.model import MetricModel
@@ -64,6 +61,7 @@ DATASETS = ("embeddings", "ids", "labels", "classes", "skipped_ids", "thumbnails
 ATTRS = ("loss", "distance", "sketches", "n_targets", "n_skipped", *MODEL_FILES)
 ATTRS += tuple(f"{k}_sha256" for k in MODEL_FILES)
 ADDED = ("added_ids", "added_sources", "added_sha256", "added_at")  # optional: models added later
+GRAPH = "hnsw"  # optional: the HNSW graph of large indexes (bwot.query.ann), with attribute hnsw_rows
 NAMED = 5  # bad targets named in a message; the rest are counted
 
 
@@ -100,6 +98,14 @@ class RetrievalIndex:
         with open_h5(self.path) as f:
             images = f["thumbnails"][unique] if len(unique) else np.empty((0, THUMBNAIL, THUMBNAIL), np.uint8)
         return images[back]
+
+    def graph(self) -> HnswGraph:
+        """The index's HNSW graph: the stored one, or one built now (logged) when none is stored."""
+        with open_h5(self.path) as f:
+            if GRAPH in f:
+                return HnswGraph.from_bytes(f[GRAPH][()], self.embeddings, self.distance)
+        log.info("%s: no HNSW graph stored: building one over its %d targets", self.path, len(self))
+        return HnswGraph.build(self.embeddings, self.distance)
 
     def check_files(self) -> None:
         """The model files are those the index was built with (same SHA-256); else a ValueError saying to
@@ -149,73 +155,13 @@ def thumbnail(image: np.ndarray, size: int = THUMBNAIL) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.LANCZOS))
 
 
-def build_index(
-    out: PathLike,
-    *,
-    metric_model: PathLike,
-    backbone: PathLike,
-    shapes: PathLike,
-    views: Sequence[PathLike],
-    models_csv: PathLike,
-    classes_txt: PathLike,
-    skipped_targets: Sequence[PathLike] = (),
-    sketches: SketchesConfig | Mapping[str, Any],
-    distance: str = "euclidean",
-    view: int = 0,
-    seed: int | None = None,
-) -> dict[str, Any]:
-    """Embed the targets of `shapes` with the shape network of `metric_model` (as `evaluate` does), check
-    them against the models manifest and the skip reports (as `evaluate` does), take one thumbnail each
-    from the views shards, and write the index atomically; return a summary."""
-    if distance not in DISTANCES:
-        raise ValueError(f"unknown distance {distance!r} (expected one of {', '.join(DISTANCES)})")
-    sketches = SketchesConfig.from_mapping(sketches)
-    model = load_metric_model(metric_model, device="cpu")
-    ids, labels, embeddings = embed_targets(model, shapes)
-    targets = read_manifest(models_csv)
-    skips = read_skip_reports(skipped_targets)
-    inventory = Inventory(targets, targets.iloc[:0], skips, skips.iloc[:0])  # the targets' side only
-    columns = inventory.target_columns(ids, labels, str(shapes))
-    order = np.argsort(columns, kind="stable")  # manifest order: evaluate's tie order
-    ids, labels, embeddings = ids[order], labels[order], embeddings[order]
-    classes = read_classes(classes_txt) or []
-    if len(classes) <= labels.max(initial=-1):
-        raise ValueError(f"{classes_txt}: {len(classes)} class names, but labels go up to {labels.max()}")
-    thumbs = read_shard_images(views, list(ids), view, transform=thumbnail)
-    skipped = targets["id"][~targets["id"].isin(ids)].to_numpy().astype(str)  # manifest order
-    out = Path(out)
-    with h5_writer(out) as f:
-        f.create_dataset("embeddings", data=embeddings.astype(np.float32))
-        write_strings(f, "ids", ids)
-        f.create_dataset("labels", data=labels.astype(np.int64))
-        write_strings(f, "classes", classes)
-        write_strings(f, "skipped_ids", skipped)
-        f.create_dataset(
-            "thumbnails",
-            data=np.stack([thumbs[tid] for tid in ids]),
-            chunks=(1, THUMBNAIL, THUMBNAIL),
-            compression="gzip",
-        )
-        set_attrs(
-            f,
-            {
-                "format": FORMAT,
-                "loss": str(model.meta.get("loss", "")),
-                "seed": -1 if seed is None else int(seed),
-                "distance": distance,
-                "sketches": json.dumps(sketches.as_dict()),
-                "view": int(view),
-                "n_targets": len(targets),
-                "n_skipped": len(skipped),
-                "backbone": os.path.relpath(backbone, out.parent),
-                "backbone_sha256": sha256(backbone),
-                "metric_model": os.path.relpath(metric_model, out.parent),
-                "metric_model_sha256": sha256(metric_model),
-            },
-        )
-    summary = {"targets": len(ids), "skipped": len(skipped), "dim": int(embeddings.shape[1])}
-    log.info("%s: %s", out, summary)
-    return summary
+def write_graph(f: h5py.File, graph: HnswGraph) -> None:
+    """Store `graph` (without its vectors) in an open index file, with its size and parameters."""
+    f.create_dataset(GRAPH, data=graph.to_bytes())
+    params = graph.params
+    set_attrs(
+        f, {"hnsw_rows": len(graph), "hnsw_m": params.m, "hnsw_ef_construction": params.ef_construction}
+    )
 
 
 def read_index(path: PathLike) -> RetrievalIndex:
@@ -291,6 +237,12 @@ def layout_problems(f: h5py.File) -> list[str]:
         )
     if n == 0 or not (len(emb) == len(labels) == n):
         problems.append(f"{n} ids, {len(labels)} labels and {len(emb)} embeddings: no targets, or apart")
+    if GRAPH in f:
+        graph, rows = f[GRAPH], f.attrs.get("hnsw_rows")
+        if not isinstance(graph, h5py.Dataset) or graph.ndim != 1 or graph.dtype != np.uint8:
+            problems.append(f"'{GRAPH}' must be a 1-D uint8 dataset (an HNSW graph)")
+        elif rows != n:
+            problems.append(f"its HNSW graph covers {rows} rows, not the {n} targets")
     distance = f.attrs["distance"]
     if distance not in DISTANCES:
         problems.append(f"unknown distance {distance!r} (expected one of {', '.join(DISTANCES)})")

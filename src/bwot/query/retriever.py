@@ -2,7 +2,7 @@
 
 A query takes the path of a test sketch through the pipeline, function for function: decoding, ink,
 normalising and sizing with the run's `sketches:` section (`bwot.sketches.preprocess_sketch`, upright:
-rotation 0), the trained sketch CNN (`bwot.features.extract.load_backbone` + `embed_items`, as
+rotation 0), the trained sketch CNN (`bwot.features.inference.load_backbone` + `embed_upright`, as
 `extract_features`), the sketch metric network (`bwot.metric.load_metric_model`), then the distances and
 the stable ranking of `evaluate` (`DistanceMatrix`, `stable_argsort_rows`) against the targets of the
 run's retrieval index (`bwot.query.index`), which were embedded once, by `evaluate`'s own call. Targets
@@ -24,7 +24,9 @@ within float16 rounding.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,15 +36,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bwot.evaluation.distances import DistanceMatrix
-from bwot.evaluation.metrics import stable_argsort_rows
-from bwot.features.extract import embed_upright, load_backbone, one_thread
+from bwot.features.inference import embed_upright, load_backbone, one_thread
 from bwot.io import PathLike
 from bwot.metric import load_metric_model
+from bwot.query.ann import ExactSearch, GraphSearch, choose_backend
 from bwot.query.index import RetrievalIndex, read_index
 from bwot.sketches.decode import decode_grayscale, to_gray
 from bwot.sketches.pipeline import preprocess_gray, preprocess_sketch
 
+log = logging.getLogger(__name__)
 Source = str | os.PathLike[str] | bytes | np.ndarray | Image.Image
 DEFAULT_LOSS = "ot"
 
@@ -110,20 +112,74 @@ class Retriever:
     """The trained sketch side of a run and the retrieval index of one loss, ready to answer queries.
 
     `search(sketch, k)` takes a file path, the bytes of an image file, an (H, W) uint8 array or a Pillow
-    image, and returns its k nearest targets as `evaluate` ranks them.
+    image, and returns its k nearest targets as `evaluate` ranks them (backend `exact`), or as the HNSW
+    graph finds them (`hnsw`; `auto`: `hnsw` above `bwot.query.ann.HNSW_ABOVE` targets).
     """
 
-    def __init__(self, run_dir: PathLike, loss: str | None = None, *, device: str = "cpu") -> None:
+    def __init__(
+        self, run_dir: PathLike, loss: str | None = None, *, device: str = "cpu", backend: str = "auto"
+    ) -> None:
         self.run_dir = Path(run_dir)
-        self.index: RetrievalIndex = read_index(index_path(self.run_dir, loss))
-        self.index.check_files()
+        index = read_index(index_path(self.run_dir, loss))
+        self._stamp = file_stamp(index.path)
+        self._refreshing = threading.Lock()
+        self.requested_backend = backend
+        index.check_files()
         self.device = torch.device(device)
-        self.backbone, meta = load_backbone(self.index.files["backbone"], self.device)
+        self.backbone, meta = load_backbone(index.files["backbone"], self.device)
         self.input_size = int(meta["input_size"])
-        self.metric = load_metric_model(self.index.files["metric_model"], self.device)
-        self.index.check_models(self.metric, feature_width(self.backbone, self.input_size, self.device))
+        self.metric = load_metric_model(index.files["metric_model"], self.device)
+        index.check_models(self.metric, feature_width(self.backbone, self.input_size, self.device))
         # the upright copy only: rotation 0 of preprocess_sketch, without computing the others
-        self.upright = dataclasses.replace(self.index.sketches, rotations=1)
+        self.upright = dataclasses.replace(index.sketches, rotations=1)
+        # the index and how it is searched, replaced together (`refresh`, from any thread)
+        self._state: tuple[RetrievalIndex, ExactSearch | GraphSearch] = (index, self._searcher(index))
+
+    @property
+    def index(self) -> RetrievalIndex:
+        """The retrieval index answering now."""
+        return self._state[0]
+
+    @property
+    def searcher(self) -> ExactSearch | GraphSearch:
+        """How the index is searched now."""
+        return self._state[1]
+
+    def _searcher(self, index: RetrievalIndex) -> ExactSearch | GraphSearch:
+        """How `index` is searched with the backend asked for (its graph, or every target)."""
+        if choose_backend(self.requested_backend, len(index)) == "hnsw":
+            return GraphSearch(index.graph(), index.embeddings, index.distance)
+        return ExactSearch(index.embeddings, index.distance)
+
+    @property
+    def backend(self) -> str:
+        """exact or hnsw: what answers."""
+        return self.searcher.name
+
+    def refresh(self) -> bool:
+        """Take the index file up again when it changed on disk (`bwot add` renames a new one over it);
+        True when it did. An index that is unreadable now, or was built for other model files (the run
+        was retrained: restart to use it), is not taken: logged, and the loaded one answers on."""
+        with self._refreshing:
+            stamp = file_stamp(self.index.path)
+            if stamp == self._stamp:
+                return False
+            self._stamp = stamp
+            try:
+                index = read_index(self.index.path)
+            except (OSError, ValueError) as err:
+                log.warning("%s changed but cannot be used (%s): the loaded index answers", stamp[0], err)
+                return False
+            old = self.index
+            if index.digests != old.digests:
+                log.warning("%s: rebuilt for other model files (retrained?): restart to use it", index.path)
+                return False
+            if len(index) < len(old) or not np.array_equal(index.ids[: len(old)], old.ids):
+                log.warning("%s: rebuilt with other rows: restart to use it", index.path)
+                return False
+            self._state = (index, self._searcher(index))  # rows only appended: a row in flight stays
+        log.info("%s: taken up again, %d targets now", index.path, len(index))
+        return True
 
     @property
     def loss(self) -> str:
@@ -163,12 +219,11 @@ class Retriever:
         with one_thread():
             return self.metric.embed_sketches(features)
 
-    def rank(self, embeddings: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, distances), each (n, min(k, targets)): the nearest targets of each embedding, nearest first,
-        ties in the manifest's order (as `evaluate` ranks)."""
-        d = DistanceMatrix(embeddings, self.index.embeddings, self.index.distance)[:]
-        rows = stable_argsort_rows(d)[:, : max(0, k)]
-        return rows, np.take_along_axis(d, rows, axis=1)
+    def rank(self, embeddings: np.ndarray, k: int) -> tuple[Sequence[np.ndarray], Sequence[np.ndarray]]:
+        """(rows, distances) of each embedding: its k nearest targets (all when fewer), nearest first, ties
+        in the manifest's order (as `evaluate` ranks); with `hnsw`, among the graph's candidates (a hit may
+        be missing, never wrong: bwot.query.ann)."""
+        return self.searcher.rank(embeddings, k)
 
     def summary(self) -> dict[str, Any]:
         """The run, loss, distance and target counts (what `bwot query --json` and `bwot serve` report)."""
@@ -178,6 +233,7 @@ class Retriever:
             "distance": self.index.distance,
             "targets": len(self.index),
             "targets_skipped": int(self.index.attrs["n_skipped"]),
+            "backend": self.backend,
         }
 
     def search_prepared(self, images: np.ndarray, names: Sequence[str], k: int = 10) -> list[QueryResult]:
@@ -189,12 +245,13 @@ class Retriever:
         self, features: np.ndarray, images: np.ndarray, names: Sequence[str], k: int = 10
     ) -> list[QueryResult]:
         """`search_prepared` of sketches whose CNN features (`features`) are already computed."""
-        rows, dists = self.rank(self.embed_features(features), k)
+        index, searcher = self._state  # one index throughout, whatever `refresh` does meanwhile
+        rows, dists = searcher.rank(self.embed_features(features), k)
         out = []
         for name, image, top, dist in zip(names, images, rows, dists, strict=True):
-            classes = self.index.class_names(top)
+            classes = index.class_names(top)
             hits = [
-                Hit(rank + 1, str(self.index.ids[r]), int(self.index.labels[r]), c, float(d), int(r))
+                Hit(rank + 1, str(index.ids[r]), int(index.labels[r]), c, float(d), int(r))
                 for rank, (r, c, d) in enumerate(zip(top, classes, dist, strict=True))
             ]
             out.append(QueryResult(name, image, hits))
@@ -213,6 +270,12 @@ class Retriever:
         """The k nearest targets of one sketch (a path, image-file bytes, an (H, W) uint8 array or a Pillow
         image), nearest first; `name` names it in the result and in errors (default: its path)."""
         return self.search_many([source], k, None if name is None else [name])[0]
+
+
+def file_stamp(path: Path) -> tuple[Path, int, int, int]:
+    """What changes when a file is replaced or rewritten: its inode, modification time and size."""
+    st = path.stat()
+    return path, st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def feature_width(backbone: torch.nn.Module, input_size: int, device: torch.device) -> int:

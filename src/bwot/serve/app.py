@@ -112,7 +112,6 @@ def create_app(
     tests = TestSketches.of_run(retriever.run_dir)
     batcher = QueryBatcher(retriever, workers, max_batch)
     app.state.batcher = batcher
-    index = retriever.index
 
     def answer(result: QueryResult, truth: str | None) -> JSONResponse:
         """The hits as the page reads them (a JSONResponse as is: FastAPI has nothing to convert)."""
@@ -139,8 +138,9 @@ def create_app(
 
     @app.get("/api/info")
     def info() -> dict[str, Any]:
+        retriever.refresh()
         return retriever.summary() | {
-            "classes": len(index.classes),
+            "classes": len(retriever.index.classes),
             "test_sketches": len(tests.ids),
             "k": k,
             "max_k": MAX_K,
@@ -174,6 +174,7 @@ def create_app(
 
     @app.get("/api/thumbnails/{row}.png")
     def thumbnail(row: int) -> Response:
+        index = retriever.index  # rows are only ever appended: a row stays the same target
         if not 0 <= row < len(index):
             raise HTTPException(404, f"no target row {row} (the index has {len(index)})")
         headers = {"Cache-Control": "max-age=3600"}

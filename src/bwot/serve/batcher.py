@@ -106,7 +106,9 @@ class QueryBatcher:
                     query.answer.set_result(result)
 
     def answer(self, batch: list[_Query]) -> list[QueryResult]:
-        """The queries of one batch, each with its own k (blocking: runs on a worker thread)."""
+        """The queries of one batch, each with its own k (blocking: runs on a worker thread); the index
+        file taken up again first when it changed (models added by `bwot add`)."""
+        self.retriever.refresh()
         results = self.retriever.search_features(
             np.stack([q.features for q in batch]),
             np.stack([q.image for q in batch]),

@@ -15,6 +15,7 @@ import socket
 from pathlib import Path
 
 from bwot.losses.registry import LOSSES
+from bwot.query.ann import BACKENDS, HNSW_ABOVE
 
 log = logging.getLogger(__name__)
 MAX_CONNECTIONS = 64  # open connections at once; more are answered 503
@@ -53,6 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--port", type=port_number, default=8000, help="port (default 8000; 0: any free port)"
     )
     parser.add_argument("-k", type=int, default=10, help="models shown per sketch (default 10)")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help=f"exact: rank every model, as evaluate; hnsw: an HNSW graph's candidates; auto (default): "
+        f"hnsw above {HNSW_ABOVE:,} models",
+    )
     parser.add_argument(
         "--allow-host",
         action="append",
@@ -119,7 +127,7 @@ def serve(args: argparse.Namespace, sock: socket.socket) -> None:
     from bwot.serve.app import create_app
     from bwot.serve.http import allowed_hosts, guarded_protocol
 
-    retriever = Retriever(args.run, args.loss)
+    retriever = Retriever(args.run, args.loss, backend=args.backend)
     hosts = allowed_hosts(args.host, args.allow_host)
     app = create_app(
         retriever, k=args.k, hosts=hosts, body_timeout=args.client_timeout, max_batch=args.max_batch
@@ -133,7 +141,13 @@ def serve(args: argparse.Namespace, sock: socket.socket) -> None:
         log_level="info",
         access_log=False,
     )
-    log.info("%s, loss %s: %d target models indexed", args.run, retriever.loss, len(retriever.index))
+    log.info(
+        "%s, loss %s: %d target models indexed, %s search",
+        args.run,
+        retriever.loss,
+        len(retriever.index),
+        retriever.backend,
+    )
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("listening on %s: other machines can reach this page", args.host)
     log.info("answering requests for Host %s", ", ".join(hosts))

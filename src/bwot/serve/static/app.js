@@ -274,7 +274,7 @@ async function start() {
     const skipped = info.targets_skipped ? `, ${info.targets_skipped} skipped upstream` : "";
     document.getElementById("info").textContent =
       `${info.run}, loss ${info.loss}: ${info.targets} target models in ${info.classes} classes${skipped}; ` +
-      `${info.distance} distance.`;
+      `${info.distance} distance, ${info.backend} search.`;
     const tests = await (await fetch("/api/tests")).json();
     tests.sort((a, b) => a.class.localeCompare(b.class) || a.id.localeCompare(b.id, undefined, { numeric: true }));
     for (const test of tests) testSelect.add(new Option(`${test.class} — ${test.id}`, test.id));
