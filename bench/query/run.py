@@ -12,9 +12,13 @@ OpenBLAS and OpenMP). Per query, side by side:
   features through the shape network, as `evaluate` does once);
 - the price of bit-exactness: the metric network on 1 row instead of a tile of 16.
 
-Also: loading (`Retriever(...)`: index, checksums, networks) and building the index.
+Also: loading (`Retriever(...)`: index, checksums, networks), building the index, and the cold start:
+`bwot query sketch.png --run R` as a new process on the same core, from its start to its printed answer
+(`--starts` times; the first after dropping nothing: the files are in the page cache, as on a second
+call), with where its time goes: the imports (`python -X importtime`, the top-level packages) and each
+step of loading, timed in this process after its own imports.
 
-    .venv/bin/python bench/query/run.py [--queries 30] [--repeat 3] [--core 0]
+    .venv/bin/python bench/query/run.py [--queries 30] [--repeat 3] [--core 0] [--starts 5]
 Results: bench/out/query.json and a Markdown table on stdout.
 """
 
@@ -26,6 +30,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,10 +51,12 @@ from bwot.evaluation.distances import DistanceMatrix  # noqa: E402
 from bwot.evaluation.evaluate import embed_targets  # noqa: E402
 from bwot.evaluation.metrics import stable_argsort_rows  # noqa: E402
 from bwot.features import build_backbone  # noqa: E402
-from bwot.features.extract import embed_upright  # noqa: E402
+from bwot.features.inference import embed_upright, load_backbone  # noqa: E402
 from bwot.io import h5_writer, save_torch, write_strings  # noqa: E402
 from bwot.metric import MetricNets, load_metric_model, save_metric_model  # noqa: E402
 from bwot.query import Retriever, build_index  # noqa: E402
+from bwot.query.index import read_index  # noqa: E402
+from bwot.query.retriever import feature_width, index_path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "bench" / "out"
@@ -106,6 +113,55 @@ def shrec14_run(root: Path, rng: np.random.Generator) -> tuple[Path, float]:
     return run, time.perf_counter() - start
 
 
+def cold_start(run: Path, png: Path, core: int, starts: int) -> dict:
+    """`bwot query png --run run` from process start to printed answer (s), and its imports' shares."""
+    command = ["taskset", "-c", str(core), str(REPO / ".venv" / "bin" / "bwot"), "query", str(png)]
+    command += ["--run", str(run), "-k", "10"]
+    walls = []
+    for _ in range(starts):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        walls.append(time.perf_counter() - start)
+    env = os.environ | {"PYTHONPROFILEIMPORTTIME": "1"}
+    traced = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+    imports: dict[str, float] = {}
+    for line in traced.stderr.splitlines():  # "import time: self [us] | cumulative | name"
+        if line.startswith("import time:") and "|" in line:
+            _, cumulative, name = (part.rstrip() for part in line.split("|"))
+            if not name.startswith("  ") and cumulative.strip().isdigit():  # top level only
+                package = name.strip().split(".")[0]
+                imports[package] = imports.get(package, 0.0) + int(cumulative) / 1e6
+    top = dict(sorted(imports.items(), key=lambda kv: -kv[1])[:8])
+    return {
+        "wall_s": [round(w, 2) for w in walls],
+        "median_s": round(statistics.median(walls), 2),
+        "imports_s": round(sum(imports.values()), 2),
+        "imports_top_s": {k: round(v, 2) for k, v in top.items()},
+    }
+
+
+def load_steps(run: Path) -> dict[str, float]:
+    """Each step of `Retriever(run)`'s loading, in order (s): what `Retriever.__init__` does."""
+    times, start = {}, time.perf_counter()
+
+    def step(name: str) -> None:
+        nonlocal start
+        times[name] = round(time.perf_counter() - start, 3)
+        start = time.perf_counter()
+
+    index = read_index(index_path(run))
+    step("read the index")
+    index.check_files()
+    step("SHA-256 of the two model files")
+    backbone, meta = load_backbone(index.files["backbone"], "cpu")
+    step("load the sketch CNN")
+    metric = load_metric_model(index.files["metric_model"], "cpu")
+    step("load the metric network")
+    index.check_models(metric, feature_width(backbone, int(meta["input_size"]), torch.device("cpu")))
+    step("check the networks fit (one blank image)")
+    return times
+
+
 def per_item_ms(fn: Callable, items: list, repeat: int) -> list[float]:
     """Each item's best of `repeat` wall times, in ms (the best discounts other processes' bursts)."""
     best = [float("inf")] * len(items)
@@ -132,6 +188,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="times each is queried (the best is kept)")
     parser.add_argument("--baseline-queries", type=int, default=5, help="queries re-embedding the targets")
     parser.add_argument("--core", type=int, default=min(os.sched_getaffinity(0)), help="the CPU to pin to")
+    parser.add_argument("--starts", type=int, default=5, help="cold starts of `bwot query` timed")
     parser.add_argument("--out", type=Path, default=OUT / "query.json")
     args = parser.parse_args()
     os.sched_setaffinity(0, {args.core})
@@ -140,6 +197,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run, build_s = shrec14_run(Path(tmp), rng)
         pngs = sketch_pngs(Path(tmp) / "sketches", args.queries)
+        cold = cold_start(run, pngs[0], args.core, args.starts)
+        steps_s = load_steps(run)
         start = time.perf_counter()
         retriever = Retriever(run, "ot")
         load_s = time.perf_counter() - start
@@ -187,6 +246,8 @@ def main() -> None:
         "repeat": args.repeat,
         "core": args.core,
         "load_s": round(load_s, 2),
+        "load_steps_s": steps_s,
+        "cold_start": cold,
         "build_index_s": round(build_s, 1),
         "steps": {name: summary(times) for name, times in steps.items()},
         "load_average": os.getloadavg()[0],
@@ -199,6 +260,8 @@ def main() -> None:
     for name, s in result["steps"].items():
         print(f"| {name} | {s['median_ms']} ms | {s['p90_ms']} ms | {s['max_ms']} ms |")
     print(f"\nloading (Retriever): {result['load_s']} s; building the index: {result['build_index_s']} s")
+    print(f"loading, step by step: {json.dumps(steps_s)}")
+    print(f"bwot query, start to answer (s): {json.dumps(cold)}")
     print(f"load average {result['load_average']:.1f}; {result['machine']}")
 
 

@@ -2,7 +2,7 @@
 faiss's `IndexHNSWFlat`, over the index's rows).
 
 `exact` ranks every target, as `evaluate` does; its time grows with the targets
-(bench/query/ann.py measured when it passes 50 ms a query on one core: `HNSW_ABOVE`). `hnsw` walks a
+(bench/query/large.py measures where it passes 50 ms a query on one core: `HNSW_ABOVE`). `hnsw` walks a
 graph to `EF_SEARCH` candidates, then computes their distances exactly (`DistanceMatrix`) and orders them as
 `exact` would (distance, then row): a hit is always a true target at its true distance; only a target
 the walk missed can be absent. `auto` picks `hnsw` above `HNSW_ABOVE` targets, `exact` below.
