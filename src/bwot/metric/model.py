@@ -65,10 +65,11 @@ def load_metric_model(path: PathLike, device: str | torch.device = "cpu") -> Met
         raise CheckpointError(path, f"not a bwot metric model (expected format '{FORMAT}')")
     try:
         cfg = blob["config"]
-        nets = MetricNets(
-            cfg["sketch_dim"], cfg["shape_dim"], cfg["sketch_widths"], cfg["shape_widths"], cfg["out_dim"]
-        )
-        nets.load_state_dict(blob["state_dict"])
+        with torch.device("meta"):  # no random initialisation to overwrite (1.4 s at SHREC14's widths)
+            nets = MetricNets(
+                cfg["sketch_dim"], cfg["shape_dim"], cfg["sketch_widths"], cfg["shape_widths"], cfg["out_dim"]
+            )
+        nets.load_state_dict(blob["state_dict"], assign=True)  # the file's tensors, shapes checked
     except (KeyError, TypeError, RuntimeError) as err:
         raise CheckpointError(path, f"a damaged bwot metric model ({type(err).__name__}: {err})") from None
     meta = blob.get("meta", {})
