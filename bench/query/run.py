@@ -18,7 +18,10 @@ Also: loading (`Retriever(...)`: index, checksums, networks), building the index
 call), with where its time goes: the imports (`python -X importtime`, the top-level packages) and each
 step of loading, timed in this process after its own imports.
 
-    .venv/bin/python bench/query/run.py [--queries 30] [--repeat 3] [--core 0] [--starts 5]
+With `--against REV` the cold start of that revision (a temporary git worktree, its src/ on PYTHONPATH)
+is timed in turns with this checkout's, on the same index.
+
+    .venv/bin/python bench/query/run.py [--queries 30] [--repeat 3] [--core 0] [--starts 5] [--against REV]
 Results: bench/out/query.json and a Markdown table on stdout.
 """
 
@@ -113,16 +116,21 @@ def shrec14_run(root: Path, rng: np.random.Generator) -> tuple[Path, float]:
     return run, time.perf_counter() - start
 
 
-def cold_start(run: Path, png: Path, core: int, starts: int) -> dict:
-    """`bwot query png --run run` from process start to printed answer (s), and its imports' shares."""
+def cold_start(run: Path, png: Path, core: int, starts: int, src: Path | None = None) -> dict:
+    """`bwot query png --run run` from process start to printed answer (s), and its imports' shares; with
+    `src`, the bwot of that source tree (PYTHONPATH) answers."""
     command = ["taskset", "-c", str(core), str(REPO / ".venv" / "bin" / "bwot"), "query", str(png)]
     command += ["--run", str(run), "-k", "10"]
+    # Python as installed: bytecode cached (__pycache__) from the first start on, whatever this shell says
+    user = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if src is not None:
+        user["PYTHONPATH"] = str(src)
     walls = []
     for _ in range(starts):
         start = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True)
+        subprocess.run(command, check=True, capture_output=True, env=user)
         walls.append(time.perf_counter() - start)
-    env = os.environ | {"PYTHONPROFILEIMPORTTIME": "1"}
+    env = user | {"PYTHONPROFILEIMPORTTIME": "1"}
     traced = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     imports: dict[str, float] = {}
     for line in traced.stderr.splitlines():  # "import time: self [us] | cumulative | name"
@@ -138,6 +146,26 @@ def cold_start(run: Path, png: Path, core: int, starts: int) -> dict:
         "imports_s": round(sum(imports.values()), 2),
         "imports_top_s": {k: round(v, 2) for k, v in top.items()},
     }
+
+
+def cold_starts(run: Path, png: Path, args: argparse.Namespace) -> dict[str, dict]:
+    """This checkout's cold start, and with `--against REV` that revision's, in turns of one start each
+    (a drift of the machine falls on both)."""
+    if args.against is None:
+        return {"this checkout": cold_start(run, png, args.core, args.starts)}
+    spec = importlib.util.spec_from_file_location("bench_serve", REPO / "bench" / "query" / "serve.py")
+    serve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(serve)
+    with serve.worktree(args.against) as other:
+        turns = [
+            (cold_start(run, png, args.core, 1, other / "src"), cold_start(run, png, args.core, 1))
+            for _ in range(args.starts)
+        ]
+    out = {}
+    for name, runs in ((args.against, [a for a, _ in turns]), ("this checkout", [b for _, b in turns])):
+        walls = [r["wall_s"][0] for r in runs]
+        out[name] = runs[-1] | {"wall_s": walls, "median_s": round(statistics.median(walls), 2)}
+    return out
 
 
 def load_steps(run: Path) -> dict[str, float]:
@@ -189,6 +217,7 @@ def main() -> None:
     parser.add_argument("--baseline-queries", type=int, default=5, help="queries re-embedding the targets")
     parser.add_argument("--core", type=int, default=min(os.sched_getaffinity(0)), help="the CPU to pin to")
     parser.add_argument("--starts", type=int, default=5, help="cold starts of `bwot query` timed")
+    parser.add_argument("--against", default=None, help="a git revision whose cold start is timed beside")
     parser.add_argument("--out", type=Path, default=OUT / "query.json")
     args = parser.parse_args()
     os.sched_setaffinity(0, {args.core})
@@ -197,7 +226,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run, build_s = shrec14_run(Path(tmp), rng)
         pngs = sketch_pngs(Path(tmp) / "sketches", args.queries)
-        cold = cold_start(run, pngs[0], args.core, args.starts)
+        cold = cold_starts(run, pngs[0], args)
         steps_s = load_steps(run)
         start = time.perf_counter()
         retriever = Retriever(run, "ot")
