@@ -5,16 +5,20 @@ torch through the package's __init__."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 
-def lazy_attributes(package: str, names: Mapping[str, str]) -> Callable[[str], Any]:
-    """A module `__getattr__` that imports `names[attr]` (a module path) when `attr` is first asked for."""
+def lazy_package(
+    package: str, modules: Mapping[str, Sequence[str]]
+) -> tuple[Callable[[str], Any], list[str]]:
+    """A module `__getattr__` that imports each name of `modules[m]` from `package.m` when it is first asked
+    for, and the sorted names (the package's `__all__`)."""
+    where = {name: f"{package}.{module}" for module, names in modules.items() for name in names}
 
     def __getattr__(attr: str) -> Any:
-        if attr not in names:
+        if attr not in where:
             raise AttributeError(f"module {package!r} has no attribute {attr!r}")
-        return getattr(importlib.import_module(names[attr]), attr)
+        return getattr(importlib.import_module(where[attr]), attr)
 
-    return __getattr__
+    return __getattr__, sorted(where)

@@ -6,17 +6,16 @@ check reads when the Snakefile is parsed, does not pull in torch.
 
 from __future__ import annotations
 
-from bwot.lazy import lazy_attributes
+from bwot.lazy import lazy_package
 
-_NAMES = {  # name -> module: a table (its rows look alike by nature)
-    "BACKBONES": "bwot.features.layers",
-    "LAYERS": "bwot.features.layers",
-    "resolve_layer": "bwot.features.layers",
-    "FeatureNet": "bwot.features.net",
-    "build_backbone": "bwot.features.backbones",
-    "extract_features": "bwot.features.extract",
-    "load_backbone": "bwot.features.inference",
-    "train_backbone": "bwot.features.train",
-}
-__all__ = sorted(_NAMES)
-__getattr__ = lazy_attributes(__name__, _NAMES)
+__getattr__, __all__ = lazy_package(
+    __name__,
+    {  # module -> the names it gives this package
+        "layers": ("BACKBONES", "LAYERS", "resolve_layer"),
+        "net": ("FeatureNet",),
+        "backbones": ("build_backbone",),
+        "extract": ("extract_features",),
+        "inference": ("load_backbone",),
+        "train": ("train_backbone",),
+    },
+)

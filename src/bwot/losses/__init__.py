@@ -7,31 +7,31 @@ does not import torch.
 
 from __future__ import annotations
 
-from bwot.lazy import lazy_attributes
+from bwot.lazy import lazy_package
 
-_NAMES = {  # name -> module: a table (its rows look alike by nature)
-    "BLOCKS": "bwot.losses.base",
-    "FourBatches": "bwot.losses.base",
-    "FourBatchLoss": "bwot.losses.base",
-    "LOSSES": "bwot.losses.registry",
-    "build_loss": "bwot.losses.registry",
-    "loss_class": "bwot.losses.registry",
-    "BatchOTLoss": "bwot.losses.ot",
-    "OTOptions": "bwot.losses.ot",
-    "batch_ot_loss": "bwot.losses.ot",
-    "ground_metric": "bwot.losses.ot",
-    "ot_block_losses": "bwot.losses.ot",
-    "sinkhorn_scalings": "bwot.losses.ot",
-    "squared_distances": "bwot.losses.ot",
-    "transport_plan": "bwot.losses.ot",
-    "ContrastiveLoss": "bwot.losses.baselines",
-    "LiftedStructLoss": "bwot.losses.baselines",
-    "NPairLoss": "bwot.losses.baselines",
-    "lifted_struct_loss": "bwot.losses.baselines",
-    "npairs_loss": "bwot.losses.baselines",
-    "tf_pairwise_distance": "bwot.losses.baselines",
-    "TripletSemiHardLoss": "bwot.losses.triplet",
-    "triplet_semihard_loss": "bwot.losses.triplet",
-}
-__all__ = sorted(_NAMES)
-__getattr__ = lazy_attributes(__name__, _NAMES)
+__getattr__, __all__ = lazy_package(
+    __name__,
+    {  # module -> the names it gives this package
+        "base": ("BLOCKS", "FourBatches", "FourBatchLoss"),
+        "registry": ("LOSSES", "build_loss", "loss_class"),
+        "ot": (
+            "BatchOTLoss",
+            "OTOptions",
+            "batch_ot_loss",
+            "ground_metric",
+            "ot_block_losses",
+            "sinkhorn_scalings",
+            "squared_distances",
+            "transport_plan",
+        ),
+        "baselines": (
+            "ContrastiveLoss",
+            "LiftedStructLoss",
+            "NPairLoss",
+            "lifted_struct_loss",
+            "npairs_loss",
+            "tf_pairwise_distance",
+        ),
+        "triplet": ("TripletSemiHardLoss", "triplet_semihard_loss"),
+    },
+)

@@ -6,15 +6,13 @@ The names below are imported on first use (PEP 562): a query loads a model witho
 
 from __future__ import annotations
 
-from bwot.lazy import lazy_attributes
+from bwot.lazy import lazy_package
 
-_NAMES = {  # name -> module: a table (its rows look alike by nature)
-    "MetricModel": "bwot.metric.model",
-    "load_metric_model": "bwot.metric.model",
-    "save_metric_model": "bwot.metric.model",
-    "MetricNets": "bwot.metric.networks",
-    "metric_network": "bwot.metric.networks",
-    "train_metric": "bwot.metric.trainer",
-}
-__all__ = sorted(_NAMES)
-__getattr__ = lazy_attributes(__name__, _NAMES)
+__getattr__, __all__ = lazy_package(
+    __name__,
+    {  # module -> the names it gives this package
+        "model": ("MetricModel", "load_metric_model", "save_metric_model"),
+        "networks": ("MetricNets", "metric_network"),
+        "trainer": ("train_metric",),
+    },
+)

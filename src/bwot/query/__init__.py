@@ -6,16 +6,13 @@ The names below are imported on first use (PEP 562): the Snakefile's config chec
 
 from __future__ import annotations
 
-from bwot.lazy import lazy_attributes
+from bwot.lazy import lazy_package
 
-_NAMES = {  # name -> module: a table (its rows look alike by nature)
-    "Hit": "bwot.query.retriever",
-    "QueryResult": "bwot.query.retriever",
-    "Retriever": "bwot.query.retriever",
-    "index_path": "bwot.query.retriever",
-    "RetrievalIndex": "bwot.query.index",
-    "build_index": "bwot.query.build",
-    "read_index": "bwot.query.index",
-}
-__all__ = sorted(_NAMES)
-__getattr__ = lazy_attributes(__name__, _NAMES)
+__getattr__, __all__ = lazy_package(
+    __name__,
+    {  # module -> the names it gives this package
+        "retriever": ("Hit", "QueryResult", "Retriever", "index_path"),
+        "index": ("RetrievalIndex", "read_index"),
+        "build": ("build_index",),
+    },
+)

@@ -18,6 +18,7 @@ order with its seeded level generator: the same graph every time); searches run 
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +45,17 @@ def choose_backend(backend: str, targets: int) -> str:
     if backend == "auto":
         return "hnsw" if targets > HNSW_ABOVE else "exact"
     return backend
+
+
+def add_backend_option(parser: argparse.ArgumentParser) -> None:
+    """`--backend auto|exact|hnsw` for the commands that search an index (`bwot query`, `bwot serve`)."""
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help=f"exact: rank every model, as evaluate; hnsw: an HNSW graph's candidates; auto (default): "
+        f"hnsw above {HNSW_ABOVE:,} models",
+    )
 
 
 def graph_vectors(embeddings: np.ndarray, distance: str) -> np.ndarray:

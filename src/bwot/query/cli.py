@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bwot.io import PathLike, json_text
 from bwot.losses.registry import LOSSES
-from bwot.query.ann import BACKENDS, HNSW_ABOVE
+from bwot.query.ann import add_backend_option
 from bwot.query.retriever import QueryResult, Retriever
 
 
@@ -23,13 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--loss", choices=list(LOSSES), help="whose metric and index (default: ot, or the only one indexed)"
     )
     parser.add_argument("-k", type=int, default=10, help="models listed per sketch (default 10)")
-    parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="auto",
-        help=f"exact: rank every model, as evaluate; hnsw: an HNSW graph's candidates; auto (default): "
-        f"hnsw above {HNSW_ABOVE:,} models",
-    )
+    add_backend_option(parser)
     parser.add_argument("--png", type=Path, help="also draw the sketches and their models to this PNG")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
 

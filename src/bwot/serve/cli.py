@@ -15,7 +15,7 @@ import socket
 from pathlib import Path
 
 from bwot.losses.registry import LOSSES
-from bwot.query.ann import BACKENDS, HNSW_ABOVE
+from bwot.query.ann import add_backend_option
 
 log = logging.getLogger(__name__)
 MAX_CONNECTIONS = 64  # open connections at once; more are answered 503
@@ -54,13 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--port", type=port_number, default=8000, help="port (default 8000; 0: any free port)"
     )
     parser.add_argument("-k", type=int, default=10, help="models shown per sketch (default 10)")
-    parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="auto",
-        help=f"exact: rank every model, as evaluate; hnsw: an HNSW graph's candidates; auto (default): "
-        f"hnsw above {HNSW_ABOVE:,} models",
-    )
+    add_backend_option(parser)
     parser.add_argument(
         "--allow-host",
         action="append",

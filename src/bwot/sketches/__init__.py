@@ -10,22 +10,16 @@ shard writer's pandas.
 
 from __future__ import annotations
 
-from bwot.lazy import lazy_attributes
+from bwot.lazy import lazy_package
 
-_NAMES = {  # name -> module: a table (its rows look alike by nature)
-    "decode_grayscale": "bwot.sketches.decode",
-    "load_grayscale": "bwot.sketches.decode",
-    "SketchError": "bwot.sketches.errors",
-    "SketchShardError": "bwot.sketches.errors",
-    "Ink": "bwot.sketches.ink",
-    "NoInkError": "bwot.sketches.ink",
-    "find_ink": "bwot.sketches.ink",
-    "normalise_gray": "bwot.sketches.pipeline",
-    "preprocess_gray": "bwot.sketches.pipeline",
-    "preprocess_sketch": "bwot.sketches.pipeline",
-    "rotations": "bwot.sketches.rotate",
-    "prepare_shard": "bwot.sketches.shard",
-    "split_rows": "bwot.sketches.shard",
-}
-__all__ = sorted(_NAMES)
-__getattr__ = lazy_attributes(__name__, _NAMES)
+__getattr__, __all__ = lazy_package(
+    __name__,
+    {  # module -> the names it gives this package
+        "decode": ("decode_grayscale", "load_grayscale"),
+        "errors": ("SketchError", "SketchShardError"),
+        "ink": ("Ink", "NoInkError", "find_ink"),
+        "pipeline": ("normalise_gray", "preprocess_gray", "preprocess_sketch"),
+        "rotate": ("rotations",),
+        "shard": ("prepare_shard", "split_rows"),
+    },
+)
