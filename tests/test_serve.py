@@ -260,7 +260,8 @@ def test_drawing_in_a_browser_shows_k_models_with_classes(fake_run, tmp_path):
         browser.get(served.url)
         wait = WebDriverWait(browser, 60)
         wait.until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
-        assert "target models" in browser.find_element(By.ID, "info").text
+        info = browser.find_element(By.ID, "info").text
+        assert "target models" in info and "exact search" in info, info  # which backend answers
 
         canvas = browser.find_element(By.ID, "canvas")
         actions = ActionChains(browser)
