@@ -29,16 +29,14 @@ import platform
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-if any(os.environ.get(k) != v for k, v in THREADS.items()):  # before numpy and torch load their pools
-    os.environ.update(THREADS)
-    os.execv(sys.executable, [sys.executable, *sys.argv])
+from threads import one_thread  # bench/query/threads.py, beside this script
+
+one_thread()  # before numpy and torch load their thread pools
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

@@ -144,7 +144,8 @@ def _copy_and_append(old: h5py.File, f: h5py.File, new: NewRows) -> None:
         new.ids, new.embeddings, new.label, new.classes, new.thumbs, new.added
     )  # fmt: skip
     before = old["embeddings"][()]
-    f.create_dataset("embeddings", data=np.concatenate([before, embeddings]).astype(np.float32))
+    rows = np.concatenate([before, embeddings]).astype(np.float32)
+    f.create_dataset("embeddings", data=rows)
     write_strings(f, "ids", [*read_strings(old["ids"]), *ids])
     f.create_dataset(
         "labels", data=np.concatenate([old["labels"][()], np.full(len(ids), label)]).astype(np.int64)
@@ -161,8 +162,8 @@ def _copy_and_append(old: h5py.File, f: h5py.File, new: NewRows) -> None:
         graph = HnswGraph.from_bytes(old[GRAPH][()], before, distance)
         graph.add(embeddings)
         write_graph(f, graph)
-    elif choose_backend("auto", len(before) + len(embeddings)) == "hnsw":
-        write_graph(f, HnswGraph.build(np.concatenate([before, embeddings]), distance))
+    elif choose_backend("auto", len(rows)) == "hnsw":
+        write_graph(f, HnswGraph.build(rows, distance))
 
 
 def _append_thumbnails(old: h5py.Dataset, new: np.ndarray, f: h5py.File, block: int = 4096) -> None:
