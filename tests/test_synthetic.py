@@ -13,15 +13,17 @@ from conftest import REPO, edit_config, run_snakemake
 from PIL import Image
 
 from bwot.cli import main as bwot_main
+from bwot.datasets import SHREC13, SHREC14, read_shrec
+from bwot.datasets.manifest import read_dataset
 from bwot.synthetic import CATALOGUE, PRESETS, Preset, class_sizes, class_specs, generate_dataset, make_shape
-from bwot.synthetic.presets import heavy_tailed_sizes
+from bwot.synthetic.presets import SHREC14_MODELS, class_counts, scaled
 from bwot.synthetic.raster import rasterize
-from bwot.synthetic.writer import CLA_DIR, MODELS_DIR, TEST_DIR, TRAIN_DIR, format_cla, plan
+from bwot.synthetic.writer import format_cla, plan
 
-TINY = Preset(
-    "tiny", classes=4, min_models=2, max_models=6, total_models=None, train_sketches=3, test_sketches=2
-)
+TINY = Preset("tiny", classes=4, min_models=2, max_models=6, train_sketches=3, test_sketches=2)
 SIZE = 96
+CLA_DIR, MODELS_DIR = SHREC13.cla_dirs[0], SHREC13.models_dir
+TRAIN_DIR, TEST_DIR = SHREC13.sketch_dirs["train"], SHREC13.sketch_dirs["test"]
 
 
 def _generate(root: Path, seed: int, workers: int = 1) -> Path:
@@ -193,15 +195,45 @@ def test_shrec14_scale_plan_matches_shrec14():
     assert len(specs) == 171 and len({s.name for s in specs}) == 171
     counts = {k: sum(i.kind == k for i in items) for k in ("model", "train", "test")}
     assert counts == {"model": 8987, "train": 8550, "test": 5130}
-    sizes = class_sizes(PRESETS["shrec14-scale"], 171, seed=0)
-    assert (min(sizes), max(sizes), sum(sizes)) == (1, 632, 8987)
+    per_class = {k: np.bincount([i.cls for i in items if i.kind == k], minlength=171) for k in counts}
+    assert per_class["model"].tolist() == list(SHREC14_MODELS)  # the official sizes, class by class
+    assert (per_class["train"] == 50).all() and (per_class["test"] == 30).all()
+    assert np.percentile(SHREC14_MODELS, [0, 25, 50, 75, 100]).tolist() == [1, 7, 19, 58, 632]  # official
     assert len({i.id for i in items if i.kind != "model"}) == 8550 + 5130
+    models = [i.id for i in items if i.kind == "model"]
+    assert len(set(models)) == 8987 and all(len(m) == 6 and m.isdigit() for m in models)  # "000003"
 
 
-def test_heavy_tailed_sizes_hit_their_targets():
-    for classes, total, lo, hi in [(171, 8987, 1, 632), (20, 300, 2, 60)]:
-        sizes = heavy_tailed_sizes(classes, total, lo, hi)
-        assert (len(sizes), int(sizes.sum()), int(sizes.min()), int(sizes.max())) == (classes, total, lo, hi)
+@pytest.mark.parametrize(
+    ("scale", "expected"),
+    [(1 / 16, (613, 513, 342)), (1 / 8, (1156, 1026, 684)), (1 / 4, (2276, 2223, 1368))],
+)
+def test_shrec14_scale_at_a_fraction(scale, expected):
+    counts = class_counts(PRESETS["shrec14-scale"], 171, 0, scale)
+    assert tuple(sum(counts[k]) for k in ("model", "train", "test")) == expected
+    assert counts["model"] == [max(1, int(n * scale + 0.5)) for n in SHREC14_MODELS]
+    assert min(min(c) for c in counts.values()) == 1  # no class loses its last item
+    assert scaled(5, 0.5) == 3 and scaled(1, 0.01) == 1
+    with pytest.raises(ValueError, match="scale must be in"):
+        scaled(5, 0)
+
+
+def test_shrec14_scale_writes_the_shrec14_layout(tmp_path):
+    root = tmp_path / "s14"
+    summary = generate_dataset(
+        root, preset="shrec14-scale", classes=3, scale=0.04, sketch_size=48, contact_sheet=False
+    )
+    assert summary["layout"] == "shrec14" and summary["scale"] == 0.04
+    assert summary["models"] == dict(zip(summary["classes"], [13, 1, 2], strict=True))  # 314, 2, 57 x 0.04
+    assert sorted(p.name for p in root.iterdir()) == [
+        "SHREC14LSSTB_SKETCHES", "SHREC14LSSTB_TARGET_MODELS", "SHREC14_SBR_Model.cla",
+        "SHREC14_SBR_Sketch_Test.cla", "SHREC14_SBR_Sketch_Train.cla", "builtin.json",
+    ]  # fmt: skip
+    official = read_shrec(root, SHREC14)  # the SHREC'14 reader takes it as a real archive
+    builtin = read_dataset("builtin", root)
+    assert [m.id for m in builtin.models] == [m.id for m in official.models]
+    assert all(m.path.name == f"M{m.id}.off" and m.path.is_file() for m in builtin.models)
+    assert {s.split for s in builtin.sketches} == {"train", "test"} and len(builtin.sketches) == 3 * (2 + 1)
 
 
 def test_derived_classes_differ_from_their_base():

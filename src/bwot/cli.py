@@ -13,7 +13,7 @@ import sys
 # name -> (module, one-line help): the config and the data, the pipeline's stages, what uses a finished run
 DATA: dict[str, tuple[str, str]] = {
     "config": ("bwot.cli_config", "print the whole config of a run (defaults filled in) and check it"),
-    "synth": ("bwot.synthetic.cli", "generate the built-in procedural benchmark (SHREC13 layout)"),
+    "synth": ("bwot.synthetic.cli", "generate the built-in procedural benchmark (its preset's SHREC layout)"),
     "index": ("bwot.datasets.cli", "read a dataset root and write its manifests"),
     "data": ("bwot.datasets.fetch_cli", "rebuild a real dataset (real13-dev) from public git repositories"),
 }

@@ -132,6 +132,8 @@ class Config:
         seed and `synthetic:` but its bookkeeping), so built-in runs with other settings never share it."""
         bookkeeping = marked("synthetic", "x-bookkeeping")
         keys = {k: v for k, v in self.synthetic.as_dict().items() if k not in bookkeeping}
+        if keys["scale"] == 1:  # the full size keeps the folder it had before `scale` existed
+            del keys["scale"]
         digest = hashlib.sha256(json.dumps([keys, self.seed], sort_keys=True).encode()).hexdigest()
         return f"resources/builtin/{self.synthetic.preset}-seed{self.seed}-{digest[:8]}"
 

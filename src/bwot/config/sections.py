@@ -93,6 +93,7 @@ class SyntheticConfig(Section):
 
     preset: str
     classes: int | None
+    scale: float
     sketch_size: int
     workers: int
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -16,16 +17,31 @@ KINDS = ("builtin", "shrec13", "shrec14", "folder")
 
 
 def read_dataset(kind: str, root: str | Path) -> Dataset:
-    """Read and validate a dataset root; `builtin` is the generated benchmark in the SHREC13 layout."""
-    if kind in ("builtin", "shrec13"):
-        dataset = read_shrec(root, SHREC13)
+    """Read and validate a dataset root; `builtin` is the generated benchmark, in the SHREC layout its
+    builtin.json names (SHREC13 when it names none)."""
+    if kind == "builtin":
+        dataset = read_shrec(root, SHREC14 if builtin_layout(root) == "shrec14" else SHREC13)
         dataset.name = kind
         return dataset
+    if kind == "shrec13":
+        return read_shrec(root, SHREC13)
     if kind == "shrec14":
         return read_shrec(root, SHREC14)
     if kind == "folder":
         return read_folder(root)
     raise DatasetError(f"unknown dataset kind {kind!r} (expected one of {', '.join(KINDS)})")
+
+
+def builtin_layout(root: str | Path) -> str:
+    """The layout a generated benchmark was written in: its builtin.json's `layout` (shrec13 by default)."""
+    path = Path(root) / "builtin.json"
+    try:
+        layout = json.loads(path.read_text()).get("layout", "shrec13") if path.is_file() else "shrec13"
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"{path}: unreadable ({err})") from err
+    if layout not in ("shrec13", "shrec14"):
+        raise DatasetError(f"{path}: unknown layout {layout!r} (expected shrec13 or shrec14)")
+    return layout
 
 
 def manifest_tables(dataset: Dataset) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,7 +1,7 @@
 """The built-in procedural benchmark: parametric everyday objects and hand-drawn-looking sketches of them.
 
-`generate_dataset(out, seed, preset, classes)` writes it in the SHREC13 layout (docs/datasets.md), so the
-SHREC13 reader reads it; `bwot synth` is its command line.
+`generate_dataset(out, seed, preset, classes, scale=...)` writes it in the preset's SHREC layout (SHREC13, or
+SHREC14 for shrec14-scale; docs/datasets.md), so the SHREC readers read it; `bwot synth` is its command line.
 """
 
 from bwot.synthetic.presets import PRESETS, Preset, class_sizes, class_specs

@@ -1,4 +1,4 @@
-"""`bwot synth`: generate the built-in procedural benchmark in the SHREC13 layout."""
+"""`bwot synth`: generate the built-in procedural benchmark in its preset's SHREC layout."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--preset", choices=choices("synthetic", "preset"), default=d.preset, help="benchmark size"
     )
     parser.add_argument(
+        "--scale", type=float, default=d.scale, help="fraction of every class's size (default: 1, full size)"
+    )
+    parser.add_argument(
         "--sketch-size", type=int, default=d.sketch_size, help="sketch width and height in pixels"
     )
     parser.add_argument("--workers", type=int, default=d.workers, help="processes to generate with")
@@ -42,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         preset=args.preset,
         classes=args.classes,
+        scale=args.scale,
         sketch_size=args.sketch_size,
         workers=args.workers,
         contact_sheet=not args.no_contact_sheet,

@@ -1,11 +1,14 @@
-"""Write a generated benchmark in the SHREC13 layout (docs/datasets.md), .cla files included.
+"""Write a generated benchmark in the SHREC13 or SHREC14 layout (docs/datasets.md), .cla files included.
 
 ```
-DIR/SHREC13_SBR_TRAINING_SKETCHES/SHREC13_SBR_TRAINING_SKETCHES/<class>/train/<id>.png
-DIR/SHREC13_SBR_TESTING_SKETCHES/<class>/test/<id>.png
-DIR/SHREC13_SBR_TARGET_MODELS/models/m<id>.off
-DIR/SHREC2013_Sketch_Evaluation/SHREC13_SBR_{Model,Sketch_Train,Sketch_Test}.cla
-DIR/contact_sheet.png, DIR/builtin.json
+SHREC13: DIR/SHREC13_SBR_TRAINING_SKETCHES/SHREC13_SBR_TRAINING_SKETCHES/<class>/train/<id>.png
+         DIR/SHREC13_SBR_TESTING_SKETCHES/<class>/test/<id>.png
+         DIR/SHREC13_SBR_TARGET_MODELS/models/m<id>.off
+         DIR/SHREC2013_Sketch_Evaluation/SHREC13_SBR_{Model,Sketch_Train,Sketch_Test}.cla
+SHREC14: DIR/SHREC14LSSTB_SKETCHES/SHREC14LSSTB_SKETCHES/<class>/{train,test}/<id>.png
+         DIR/SHREC14LSSTB_TARGET_MODELS/M<6 digits>.off
+         DIR/SHREC14_SBR_{Model,Sketch_Train,Sketch_Test}.cla
+both:    DIR/contact_sheet.png, DIR/builtin.json (which names the layout)
 ```
 
 Every item has its own random generator, seeded by (seed, kind, class, index), so items can be made
@@ -25,26 +28,19 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from bwot.datasets.layouts import SHREC13, SHREC14, ShrecSpec
 from bwot.io import atomic_path
 from bwot.synthetic.contact import ClassBlock
 from bwot.synthetic.contact import contact_sheet as make_sheet
 from bwot.synthetic.drawing import sketch
 from bwot.synthetic.parts import pose
-from bwot.synthetic.presets import ClassSpec, Preset, class_sizes, class_specs, get_preset
+from bwot.synthetic.presets import ClassSpec, Preset, class_counts, class_specs, get_preset
 from bwot.synthetic.shapes import PREFERRED_VIEWS, make_shape
 
 log = logging.getLogger(__name__)
 
-TRAIN_DIR = "SHREC13_SBR_TRAINING_SKETCHES/SHREC13_SBR_TRAINING_SKETCHES"
-TEST_DIR = "SHREC13_SBR_TESTING_SKETCHES"
-MODELS_DIR = "SHREC13_SBR_TARGET_MODELS/models"
-CLA_DIR = "SHREC2013_Sketch_Evaluation"
-CLA_NAMES = {
-    "model": "SHREC13_SBR_Model.cla",
-    "train": "SHREC13_SBR_Sketch_Train.cla",
-    "test": "SHREC13_SBR_Sketch_Test.cla",
-}
 KIND = {"model": 0, "train": 1, "test": 2}
+LAYOUTS = {spec.layout: spec for spec in (SHREC13, SHREC14)}
 
 
 @dataclass(frozen=True)
@@ -58,43 +54,46 @@ class Item:
 
 
 def plan(
-    seed: int, preset: str | Preset = "default", classes: int | None = None
+    seed: int, preset: str | Preset = "default", classes: int | None = None, scale: float = 1.0
 ) -> tuple[list[ClassSpec], list[Item]]:
-    """The classes and every item of a benchmark; ids are unique across the dataset, as in SHREC13."""
+    """The classes and every item of a benchmark at a fraction `scale` of every class's size; ids are unique
+    across the dataset, as in SHREC (model ids of the SHREC14 layout zero-padded to 6 digits, as written)."""
     spec = get_preset(preset)
     specs = class_specs(spec, classes)
-    sizes = class_sizes(spec, len(specs), seed)
-    counts = {
-        "model": sizes,
-        "train": [spec.train_sketches] * len(specs),
-        "test": [spec.test_sketches] * len(specs),
-    }
+    counts = class_counts(spec, len(specs), seed, scale)
     items = []
     for kind in ("model", "sketch"):
         kinds = ["model"] if kind == "model" else ["train", "test"]
         slots = [(k, c, i) for k in kinds for c in range(len(specs)) for i in range(counts[k][c])]
         ids = np.random.default_rng([seed, 4, len(kinds)]).permutation(len(slots)) + 1
-        items += [Item(k, c, i, str(n)) for (k, c, i), n in zip(slots, ids.tolist(), strict=True)]
+        width = 6 if kind == "model" and spec.layout == "shrec14" else 0
+        items += [Item(k, c, i, f"{n:0{width}d}") for (k, c, i), n in zip(slots, ids.tolist(), strict=True)]
     return specs, items
 
 
-def item_path(root: Path, specs: list[ClassSpec], item: Item) -> Path:
-    """Where an item lives in the SHREC13 layout."""
+def layout_spec(preset: str | Preset) -> ShrecSpec:
+    """The SHREC layout a preset is written in."""
+    return LAYOUTS[get_preset(preset).layout]
+
+
+def item_path(root: Path, specs: list[ClassSpec], item: Item, layout: ShrecSpec = SHREC13) -> Path:
+    """Where an item lives in `layout`."""
     if item.kind == "model":
-        return root / MODELS_DIR / f"m{item.id}.off"
-    base = TRAIN_DIR if item.kind == "train" else TEST_DIR
-    return root / base / specs[item.cls].name / item.kind / f"{item.id}.png"
+        return root / layout.models_dir / layout.model_name(item.id)
+    return root / layout.sketch_dirs[item.kind] / specs[item.cls].name / item.kind / f"{item.id}.png"
 
 
-def _class_block(root: Path, specs: list[ClassSpec], items: list[Item], c: int) -> ClassBlock:
+def _class_block(
+    root: Path, specs: list[ClassSpec], items: list[Item], c: int, layout: ShrecSpec
+) -> ClassBlock:
     """Class `c` on the contact sheet: its first target model and first two training sketches."""
     models = [i for i in items if i.kind == "model" and i.cls == c]
     sketches = [i for i in items if i.kind == "train" and i.cls == c][:2]
     return ClassBlock(
         specs[c].name,
         len(models),
-        item_path(root, specs, models[0]),
-        [item_path(root, specs, s) for s in sketches],
+        item_path(root, specs, models[0], layout),
+        [item_path(root, specs, s, layout) for s in sketches],
     )
 
 
@@ -123,9 +122,9 @@ def format_cla(classes: dict[str, list[str]]) -> str:
     return f"PSB 1\n{len(classes)} {total}\n\n" + "\n".join(blocks)
 
 
-def _write_item(job: tuple[Path, int, list[ClassSpec], Item, int]) -> None:
-    root, seed, specs, item, size = job
-    path = item_path(root, specs, item)
+def _write_item(job: tuple[Path, int, list[ClassSpec], Item, int, str]) -> None:
+    root, seed, specs, item, size, layout = job  # the layout by name: a ShrecSpec does not pickle
+    path = item_path(root, specs, item, LAYOUTS[layout])
     rng = item_rng(seed, item)
     if item.kind == "model":
         mesh = make_model(specs[item.cls], rng)
@@ -146,10 +145,12 @@ def generate_dataset(
     preset: str | Preset = "default",
     classes: int | None = None,
     sketch_size: int = 256,
+    scale: float = 1.0,
     workers: int = 1,
     contact_sheet: bool = True,
 ) -> dict:
-    """Generate the benchmark under `out` (written in a temporary folder, renamed when complete).
+    """Generate the benchmark under `out` (written in a temporary folder, renamed when complete), in the
+    preset's layout, at a fraction `scale` of every class's size.
 
     Returns the summary also written to `out/builtin.json`.
     """
@@ -158,25 +159,29 @@ def generate_dataset(
         raise FileExistsError(f"synthetic benchmark: {out} exists and is not empty; remove it first")
     if out.exists():
         out.rmdir()
-    specs, items = plan(seed, preset, classes)
+    specs, items = plan(seed, preset, classes, scale)
+    layout = layout_spec(preset)
     start = time.perf_counter()
     with atomic_path(out) as tmp:
         tmp.mkdir()
         for item in items:  # folders first, so workers only write files
-            item_path(tmp, specs, item).parent.mkdir(parents=True, exist_ok=True)
-        jobs = [(tmp, seed, specs, item, sketch_size) for item in items]
+            item_path(tmp, specs, item, layout).parent.mkdir(parents=True, exist_ok=True)
+        jobs = [(tmp, seed, specs, item, sketch_size, layout.layout) for item in items]
         _run(jobs, workers, start)
         by_kind = {k: {s.name: [] for s in specs} for k in KIND}
         for item in items:
             by_kind[item.kind][specs[item.cls].name].append(item.id)
-        for kind, name in CLA_NAMES.items():
-            (tmp / CLA_DIR).mkdir(parents=True, exist_ok=True)
-            (tmp / CLA_DIR / name).write_text(format_cla(by_kind[kind]))
+        cla_dir = tmp / layout.cla_dirs[0]
+        cla_dir.mkdir(parents=True, exist_ok=True)
+        for kind, name in layout.cla_names.items():
+            (cla_dir / name).write_text(format_cla(by_kind[kind]))
         elapsed = time.perf_counter() - start
         summary = {
             "generator": "bwot.synthetic",
             "seed": seed,
             "preset": get_preset(preset).name,
+            "layout": layout.layout,
+            "scale": scale,
             "sketch_size": sketch_size,
             "classes": [s.name for s in specs],
             "models": {n: len(v) for n, v in by_kind["model"].items()},
@@ -185,7 +190,7 @@ def generate_dataset(
         }
         (tmp / "builtin.json").write_text(json.dumps(summary, indent=2) + "\n")
         if contact_sheet:
-            sheet = make_sheet([_class_block(tmp, specs, items, c) for c in range(len(specs))])
+            sheet = make_sheet([_class_block(tmp, specs, items, c, layout) for c in range(len(specs))])
             sheet.save(tmp / "contact_sheet.png", format="PNG")
     log.info(
         "wrote %s: %d classes, %d models, %d train + %d test sketches in %.1f s (%.1f items/s)",
