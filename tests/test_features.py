@@ -21,6 +21,7 @@ from bwot.features.data import index_shards
 from bwot.features.inference import embed_items, embed_upright, one_thread
 from bwot.features.layers import BACKBONES, LAYERS
 from bwot.features.net import preprocess
+from bwot.features.train import StreamSampler
 from bwot.io import h5_writer, read_strings, save_torch, set_attrs, write_strings
 
 torch.set_num_threads(2)
@@ -228,10 +229,13 @@ def test_shapes_end_to_end(tmp_path, views):
         tmp_path / "b" / "shapes.history.csv",
         tmp_path / "shapes.h5",
     )
-    train_backbone(views, model, history, "shapes", CFG, seed=0)
+    summary = train_backbone(views, model, history, "shapes", CFG, seed=0)
     hist = pd.read_csv(history)
-    assert list(hist.columns) == ["epoch", "loss", "train_acc", "val_acc", "images_per_s", "lr", "wall_s"]
+    assert list(hist.columns) == [
+        "epoch", "loss", "train_acc", "val_acc", "images", "images_per_s", "lr", "wall_s"
+    ]  # fmt: skip
     assert len(hist) == 1 and hist["images_per_s"].iloc[0] > 0
+    assert hist["images"].iloc[0] == summary["train_items"] * 2 == 22  # one pass, train_views 2
     ckpt = torch.load(model, weights_only=True)
     assert (ckpt["backbone"], ckpt["layer"], ckpt["input_size"], ckpt["num_classes"]) == (
         "resnet18",
@@ -285,6 +289,38 @@ def test_sketches_end_to_end(tmp_path, sketches):
     np.testing.assert_array_equal(embed_upright(net, images[:, 0], 32, cpu).numpy(), data["features"][12:, 0])
     batched = embed_items(net, images, 32, cpu).numpy()
     np.testing.assert_allclose(batched, data["features"][12:], rtol=1e-4, atol=1e-5)
+
+
+def test_stream_sampler_cuts_epochs_from_one_stream_of_passes():
+    sampler = StreamSampler(5, 3, torch.Generator().manual_seed(0))
+    epochs = [list(sampler) for _ in range(5)]
+    assert len(sampler) == 3 and all(len(e) == 3 for e in epochs)
+    stream = [i for e in epochs for i in e]
+    for k in range(3):  # each pass is a permutation, wherever the epochs cut it
+        assert sorted(stream[5 * k : 5 * k + 5]) == list(range(5))
+    assert stream[:5] != stream[5:10]
+    with pytest.raises(ValueError, match="positive epoch"):
+        StreamSampler(5, 0, torch.Generator())
+
+
+def test_epoch_images_fix_the_budget_whatever_the_data_size(tmp_path, views, sketches):
+    """features.epoch_images: every epoch sees that many images, for a small and a large dataset alike."""
+    rng = np.random.default_rng(3)
+    more = [
+        write_shard(tmp_path / "more" / f"shard-{i}.h5", np.arange(30) % 3, 4, 32, rng, start=30 * i)
+        for i in range(2)
+    ]
+    cfg = {**CFG, "epochs": 2, "epoch_images": 10, "train_views": 2}
+    for shards in (views, more):
+        train_backbone(shards, tmp_path / "s.pt", tmp_path / "s.csv", "shapes", cfg)
+        assert pd.read_csv(tmp_path / "s.csv")["images"].tolist() == [10, 10]  # 5 models x 2 views a step
+    cfg = {**cfg, "epoch_images": 7, "sketch_views": 2}  # sketches and line views drawn from one stream
+    for extra in (views, more):
+        summary = train_backbone(
+            sketches, tmp_path / "k.pt", tmp_path / "k.csv", "sketches", cfg, extra_views=extra
+        )
+        assert pd.read_csv(tmp_path / "k.csv")["images"].tolist() == [7, 7]
+        assert summary["line_views"] == 2 * (14 if extra is views else 60)
 
 
 def test_train_uses_only_training_sketches(tmp_path, sketches):

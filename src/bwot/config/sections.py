@@ -135,6 +135,7 @@ class FeaturesConfig(Section):
     weights: str | None
     input_size: int
     epochs: int
+    epoch_images: int | None
     batch_size: int
     train_views: int
     train_rotations: int

@@ -5,6 +5,8 @@ of each model, validation all views. sketches: single images; each epoch sees ev
 `train_rotations` times, each time one random stored rotation with a light random affine and mirror;
 validation on the upright copy (the query of the SHREC protocol). The validation split is drawn from the
 training data only (bwot.splits.holdout_split): models for shapes, training sketches for sketches.
+With `epoch_images` an epoch is that many images instead of one pass (StreamSampler), so the training
+costs the same whatever the dataset's size.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import ConcatDataset, DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, Sampler
 
 from bwot.config import FeaturesConfig
 from bwot.device import resolve_device
@@ -34,7 +36,7 @@ from bwot.optim import make_optimizer
 from bwot.splits import holdout_split
 
 log = logging.getLogger(__name__)
-EPOCH_COLUMNS = ["epoch", "loss", "train_acc", "val_acc", "images_per_s", "lr", "wall_s"]
+EPOCH_COLUMNS = ["epoch", "loss", "train_acc", "val_acc", "images", "images_per_s", "lr", "wall_s"]
 
 
 def train_backbone(
@@ -157,6 +159,7 @@ def _loaders(
 
     Validation batches are as large as extraction's (`extract_batch_size` images): no gradients. `views`:
     the views shards whose line drawings join the sketches' training set (cfg.sketch_views per model).
+    With cfg.epoch_images, a training epoch is that many images of a StreamSampler, not one pass.
     """
     k = index.item_shape[0]
     if modality == "shapes":
@@ -164,6 +167,7 @@ def _loaders(
         n_views = min(cfg.train_views, k)
         train = ItemDataset(index, train_items, select=n_views, transform=style)
         val = ItemDataset(index, val_items, transform=style)
+        per_item = n_views
         train_batch = max(1, cfg.batch_size // n_views)
         val_batch = max(1, cfg.extract_batch_size // k)
     else:
@@ -174,14 +178,43 @@ def _loaders(
             lines = ItemDataset(views, picks, select=1, transform=drawn)
             train = ConcatDataset([train, lines])
         val = ItemDataset(index, val_items, planes=[0])
-        train_batch, val_batch = cfg.batch_size, cfg.extract_batch_size
+        per_item, train_batch, val_batch = 1, cfg.batch_size, cfg.extract_batch_size
     workers = cfg.workers
     common = {"num_workers": workers, "pin_memory": device.type == "cuda", "persistent_workers": workers > 0}
     generator = torch.Generator().manual_seed(seed)
+    if cfg.epoch_images is None:
+        order = {"shuffle": True, "generator": generator}
+    else:
+        order = {"sampler": StreamSampler(len(train), max(1, cfg.epoch_images // per_item), generator)}
     return (
-        DataLoader(train, batch_size=train_batch, shuffle=True, generator=generator, **common),
+        DataLoader(train, batch_size=train_batch, **order, **common),
         DataLoader(val, batch_size=val_batch, shuffle=False, **common),
     )
+
+
+class StreamSampler(Sampler[int]):
+    """Epochs of `per_epoch` indices cut from one endless stream of shuffled passes over `n` items.
+
+    An epoch can end inside a pass and the next one goes on from there, so every item is seen equally often
+    over the run, however `per_epoch` compares with `n`.
+    """
+
+    def __init__(self, n: int, per_epoch: int, generator: torch.Generator) -> None:
+        if n < 1 or per_epoch < 1:
+            raise ValueError(f"StreamSampler: need items and a positive epoch, got {n} and {per_epoch}")
+        self.n, self.per_epoch, self.generator = n, per_epoch, generator
+        self._order: list[int] = []
+        self._pos = 0
+
+    def __len__(self) -> int:
+        return self.per_epoch
+
+    def __iter__(self) -> Iterator[int]:
+        for _ in range(self.per_epoch):
+            if self._pos == len(self._order):
+                self._order, self._pos = torch.randperm(self.n, generator=self.generator).tolist(), 0
+            self._pos += 1
+            yield self._order[self._pos - 1]
 
 
 def _scheduler(
@@ -252,6 +285,7 @@ def _train_epoch(
     return {
         "loss": loss_sum / max(1, seen),
         "train_acc": correct / max(1, seen),
+        "images": images_seen,
         "images_per_s": images_seen / max(seconds, 1e-9),
         "lr": lr,
     }
