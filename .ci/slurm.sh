@@ -3,6 +3,9 @@
 #
 #   bash .ci/slurm.sh              # the bwot pipeline on config/test-tiny.yaml, to the report
 #   bash .ci/slurm.sh --selftest   # a three-job workflow of its own (proves the cluster and the profile)
+#   bash .ci/slurm.sh --configfile config/shrec14-cpu.yaml --keep DIR -- --config ...   # any run: the
+#       arguments after -- go to snakemake; DIR receives results/, benchmarks/, the time and the number
+#       of SLURM jobs running every 5 s (concurrency.tsv)
 #
 # Run as root on Debian/Ubuntu (CI). Installs munge slurmctld slurmd slurm-client when missing, starts
 # munged, slurmctld and slurmd by hand (no systemd needed), runs snakemake in a private copy of the
@@ -12,12 +15,19 @@
 set -euo pipefail
 
 MODE=pipeline
-for arg in "$@"; do
-  case "$arg" in
+CONFIGFILE=config/test-tiny.yaml
+KEEP=""
+EXTRA=()
+while [ $# -gt 0 ]; do
+  case "$1" in
     --selftest) MODE=selftest ;;
-    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "slurm.sh: unknown argument '$arg' (use --selftest or nothing)" >&2; exit 2 ;;
+    --configfile) CONFIGFILE=${2:?--configfile needs a file}; shift ;;
+    --keep) KEEP=${2:?--keep needs a folder}; shift ;;
+    --) shift; EXTRA=("$@"); break ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "slurm.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
+  shift
 done
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -242,14 +252,28 @@ else
     die "stage scripts are still placeholders: $(grep -l NotImplementedError "$WF"/workflow/scripts/*.py \
       | xargs -n1 basename | tr '\n' ' ')(use --selftest)"
   fi
-  NAME=$("$REPO/.venv/bin/python" -c 'import sys, yaml; c = yaml.safe_load(open(sys.argv[1])); print(c.get("name") or c["dataset"])' "$WF/config/test-tiny.yaml")
-  log "snakemake (config/test-tiny.yaml -> results/$NAME, timeout ${TIMEOUT}s)"
-  timeout "$TIMEOUT" "$SNAKEMAKE" "${common[@]}" --configfile "$WF/config/test-tiny.yaml"
+  log "snakemake ($CONFIGFILE ${EXTRA[*]}, timeout ${TIMEOUT}s)"
+  (while sleep 5; do echo "$(date +%s) $(squeue -h -t R | wc -l) $(squeue -h | wc -l)"; done \
+    >"$WORK/concurrency.tsv" 2>/dev/null) &
+  PIDS+=($!)          # stopped first at exit
+  START=$(date +%s)
+  timeout "$TIMEOUT" "$SNAKEMAKE" "${common[@]}" --configfile "$WF/$CONFIGFILE" "${EXTRA[@]}"
+  END=$(date +%s)
+  NAME=$(ls "$WF/results")
+  [ "$(echo "$NAME" | wc -l)" -eq 1 ] || die "expected one run under results/, found: $NAME"
   for f in metrics.md metrics.csv pr_curves.png convergence.png gallery.png; do
     [ -s "$WF/results/$NAME/report/$f" ] || die "results/$NAME/report/$f missing or empty"
   done
-  "$SNAKEMAKE" --directory "$WF" --snakefile "$WF/Snakefile" --configfile "$WF/config/test-tiny.yaml" -n \
-    | grep -q "Nothing to be done" || die "a second dry run still has jobs to do"
-  log "pipeline passed through SLURM; report:"
+  "$SNAKEMAKE" --directory "$WF" --snakefile "$WF/Snakefile" --configfile "$WF/$CONFIGFILE" "${EXTRA[@]}" \
+    -n | grep -q "Nothing to be done" || die "a second dry run still has jobs to do"
+  log "pipeline passed through SLURM in $((END - START)) s; report:"
   cat "$WF/results/$NAME/report/metrics.md"; echo
+  if [ -n "$KEEP" ]; then
+    mkdir -p "$KEEP/results" "$KEEP/benchmarks"
+    cp -r "$WF/results/$NAME" "$KEEP/results/"
+    cp -r "$WF/benchmarks/." "$KEEP/benchmarks/"
+    cp "$WORK/concurrency.tsv" "$KEEP/"
+    echo "{\"wall_s\": $((END - START))}" >"$KEEP/$NAME.json"
+    log "kept results/$NAME, benchmarks/, concurrency.tsv and $NAME.json in $KEEP"
+  fi
 fi

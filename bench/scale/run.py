@@ -1,0 +1,384 @@
+"""SHREC'14 at a fraction of its size: the whole pipeline at each scale, each stage's cost and growth.
+
+    .venv/bin/python bench/scale/run.py --scales 0.0625 0.125 0.25     # run each scale, then the tables
+    .venv/bin/python bench/scale/run.py --scales 0.0625 0.125 0.25 --part table   # tables of finished runs
+
+`--part run` runs `snakemake --cores N --configfile CONFIG` on the synthetic preset shrec14-scale at each
+scale (`synthetic.scale`, run name `scale-<1/k>`), under /usr/bin/time, one after the other; nothing else
+should run meanwhile. `--part table` reads what the runs left: each job's Snakemake benchmark file
+(seconds, CPU seconds, peak RSS, MB written), the manifests (items) and the CNNs' histories (images seen);
+it fits each stage's growth exponent (log seconds against log items), projects the full size, checks the
+projection of the largest scale made from the smaller ones, writes bench/out/scale.json and the figure
+bench/scale/scaling.png, and prints the README's tables. `--workdir` reads runs made elsewhere (a copy of
+the workflow run through SLURM by .ci/slurm.sh); `--same-as DIR` checks that its evaluation outputs equal,
+byte for byte, those of the run of the same name under DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import math
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+OUT = REPO / "bench" / "out"
+FIGURE = REPO / "bench" / "scale" / "scaling.png"
+# stages whose peak RSS must not grow with the data (nothing holds all views or sketches at once)
+FLAT_RSS = (
+    "render_views", "prepare_sketches", "extract_features shapes", "extract_features sketches", "evaluate"
+)  # fmt: skip
+
+
+def tag(scale: float) -> str:
+    """`1-16` for 1/16: the run's name is scale-<tag>."""
+    frac = Fraction(scale).limit_denominator(1000)
+    return f"{frac.numerator}-{frac.denominator}"
+
+
+def overrides(scale: float, cores: int) -> list[str]:
+    """The --config values of one scale's run."""
+    synthetic = {"preset": "shrec14-scale", "scale": scale, "workers": cores}
+    return ["dataset=builtin", f"name=scale-{tag(scale)}", f"synthetic={json.dumps(synthetic)}"]
+
+
+def run_scale(scale: float, config: str, cores: int, workdir: Path) -> dict:
+    """The whole pipeline at `scale`, timed by /usr/bin/time; its wall, CPU and peak RSS."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    name = f"scale-{tag(scale)}"
+    timing, logfile = OUT / f"{name}.time", OUT / f"{name}.log"
+    cmd = [
+        "/usr/bin/time", "-v", "-o", str(timing),
+        str(REPO / ".venv" / "bin" / "snakemake"), "--cores", str(cores), "--configfile", config,
+        "--config", *overrides(scale, cores),
+    ]  # fmt: skip
+    print(f"{name}: {' '.join(cmd[4:])}", flush=True)
+    start = time.time()
+    with logfile.open("w") as log:
+        done = subprocess.run(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, check=False)
+    if done.returncode:
+        sys.exit(f"{name}: snakemake failed ({done.returncode}); see {logfile}")
+    measured = parse_time(timing.read_text())
+    measured |= {"scale": scale, "started": start, "config": config, "cores": cores}
+    (OUT / f"{name}.json").write_text(json.dumps(measured, indent=2) + "\n")
+    return measured
+
+
+def parse_time(text: str) -> dict:
+    """Wall seconds, CPU seconds and peak RSS (MB) from `/usr/bin/time -v`."""
+    field = dict(line.strip().rsplit(": ", 1) for line in text.splitlines() if ": " in line)
+    clock = [float(x) for x in field["Elapsed (wall clock) time (h:mm:ss or m:ss)"].split(":")]
+    h, m, s = [0.0, 0.0, *clock][-3:]
+    return {
+        "wall_s": 3600 * h + 60 * m + s,
+        "cpu_s": float(field["User time (seconds)"]) + float(field["System time (seconds)"]),
+        "peak_rss_mb": int(field["Maximum resident set size (kbytes)"]) / 1024,
+    }
+
+
+# -------------------------------------------------------------------------------------------- collect
+
+
+@dataclass
+class Run:
+    """One finished run: where its files are and its config."""
+
+    scale: float
+    name: str
+    workdir: Path
+    config: dict
+
+    @property
+    def results(self) -> Path:
+        return self.workdir / "results" / self.name
+
+    @property
+    def benchmarks(self) -> Path:
+        return self.workdir / "benchmarks" / self.name
+
+
+def load_run(scale: float, config: str, cores: int, workdir: Path) -> Run:
+    """The finished run of `scale`, its config merged as Snakemake merges it."""
+    from bwot.config import Config
+
+    merged = yaml.safe_load((workdir / config).read_text()) or {}
+    for item in overrides(scale, cores):
+        key, value = item.split("=", 1)
+        merged[key] = yaml.safe_load(value)
+    cfg = Config.from_mapping(merged, sources=[config])
+    return Run(scale, f"scale-{tag(scale)}", workdir, {"cfg": cfg})
+
+
+def job_table(path: Path) -> pd.DataFrame:
+    """Every Snakemake benchmark file under `path`: one row per job (seconds, CPU, RSS, MB written)."""
+    rows = []
+    for tsv in sorted(path.rglob("*.tsv")):
+        row = pd.read_csv(tsv, sep="\t").iloc[-1]
+        rows.append({"job": str(tsv.relative_to(path).with_suffix("")), **row.to_dict()})
+    return pd.DataFrame(rows)
+
+
+def stage_of(job: str) -> str:
+    """The stage a job belongs to: the rule, and the modality for the two CNN rules."""
+    rule, _, rest = job.partition("/")
+    return f"{rule} {rest.split('/')[0]}" if rule in ("train_backbone", "extract_features") else rule
+
+
+def items_of(run: Run) -> dict[str, float]:
+    """What each stage works through: targets, sketches, images seen, steps, (query, target) pairs."""
+    models = len(pd.read_csv(run.results / "manifest" / "models.csv"))
+    sketches = pd.read_csv(run.results / "manifest" / "sketches.csv")
+    queries = int((sketches["split"] == "test").sum())
+    losses = sorted(p.name for p in (run.results / "metric").iterdir() if p.is_dir())
+    images = {
+        m: float(pd.read_csv(run.results / "backbone" / f"{m}.history.csv")["images"].sum())
+        for m in ("shapes", "sketches")
+    }
+    return {
+        "synthesize_dataset": models + len(sketches),
+        "render_views": models,
+        "prepare_sketches": len(sketches),
+        "train_backbone shapes": images["shapes"],
+        "train_backbone sketches": images["sketches"],
+        "extract_features shapes": models,
+        "extract_features sketches": len(sketches),
+        "train_metric": len(losses) * run.config["cfg"].metric.steps,
+        "evaluate": len(losses) * queries * models,
+        "retrieval_index": len(losses) * models,
+    }
+
+
+def collect(run: Run) -> pd.DataFrame:
+    """Per stage: jobs, job-seconds, CPU seconds, peak RSS (MB), MB written, items."""
+    jobs = job_table(run.benchmarks)
+    root = Path(run.config["cfg"].builtin_root).name
+    synth = run.workdir / "benchmarks" / "synthesize_dataset" / f"{root}.tsv"
+    if synth.is_file():
+        row = pd.read_csv(synth, sep="\t").iloc[-1].to_dict()
+        jobs = pd.concat([jobs, pd.DataFrame([{"job": "synthesize_dataset", **row}])], ignore_index=True)
+    jobs["stage"] = jobs["job"].map(stage_of)
+    table = jobs.groupby("stage").agg(
+        jobs=("job", "size"), seconds=("s", "sum"), cpu_s=("cpu_time", "sum"),
+        peak_rss_mb=("max_rss", "max"), written_mb=("io_out", "sum"),
+    )  # fmt: skip
+    items = items_of(run)
+    table["items"] = [items.get(stage, math.nan) for stage in table.index]
+    return table
+
+
+# -------------------------------------------------------------------------------------------- analyse
+
+
+def exponent(items: np.ndarray, seconds: np.ndarray) -> float:
+    """The slope of log seconds on log items (nan when the items do not change)."""
+    if np.ptp(np.log(items)) < 1e-9:
+        return math.nan
+    return float(np.polyfit(np.log(items), np.log(seconds), 1)[0])
+
+
+def project(items: np.ndarray, seconds: np.ndarray, at: float) -> float:
+    """A stage's seconds at `at` items: the fitted power law, or the mean where the items are fixed."""
+    if np.ptp(np.log(items)) < 1e-9:
+        return float(np.mean(seconds))
+    slope, intercept = np.polyfit(np.log(items), np.log(seconds), 1)
+    return float(math.exp(intercept + slope * math.log(at)))
+
+
+def full_items(run: Run, tables: dict[float, pd.DataFrame], models: int, sketches: int, queries: int) -> dict:
+    """Each stage's items at a size of `models` targets, `sketches` sketches and `queries` test sketches."""
+    table = tables[run.scale]
+    losses = table.loc["train_metric", "items"] / run.config["cfg"].metric.steps
+    fixed = ("train_backbone shapes", "train_backbone sketches", "train_metric")
+    return {s: table.loc[s, "items"] for s in fixed} | {
+        "synthesize_dataset": models + sketches,
+        "render_views": models,
+        "prepare_sketches": sketches,
+        "extract_features shapes": models,
+        "extract_features sketches": sketches,
+        "evaluate": losses * queries * models,
+        "retrieval_index": losses * models,
+    }
+
+
+def projected_wall(
+    tables: dict[float, pd.DataFrame],
+    walls: dict[float, float],
+    scales: list[float],
+    target: dict[str, float],
+    synth: bool = True,
+) -> float:
+    """The wall time at `target` items from the runs at `scales`: each stage's job-seconds projected, summed,
+    and turned into wall time by the largest of those runs' ratio of wall time to job-seconds."""
+    total = 0.0
+    for stage in target:
+        if (stage == "synthesize_dataset" and not synth) or any(stage not in tables[s].index for s in scales):
+            continue
+        items = np.array([tables[s].loc[stage, "items"] for s in scales])
+        seconds = np.array([tables[s].loc[stage, "seconds"] for s in scales])
+        total += project(items, seconds, target[stage])
+    big = max(scales)
+    return total * walls[big] / tables[big]["seconds"].sum()
+
+
+def hms(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def figure(tables: dict[float, pd.DataFrame], exponents: dict[str, float]) -> None:
+    """Seconds against items per stage, log-log, each with its fitted line and exponent."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8.5, 5.5), dpi=120)
+    scales = sorted(tables)
+    for k, stage in enumerate(tables[scales[0]].index):
+        items = np.array([tables[s].loc[stage, "items"] for s in scales])
+        seconds = np.array([tables[s].loc[stage, "seconds"] for s in scales])
+        color = plt.cm.tab10(k % 10)
+        b = exponents[stage]
+        label = f"{stage}: {'fixed work' if math.isnan(b) else f'exponent {b:.2f}'}"
+        ax.plot(items, seconds, "o", color=color, label=label)
+        if not math.isnan(b):
+            xs = np.geomspace(items.min(), items.max(), 20)
+            ax.plot(xs, [project(items, seconds, x) for x in xs], "-", color=color, lw=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("items of the stage (targets, sketches, images seen, steps or query-target pairs)")
+    ax.set_ylabel("job-seconds of the stage")
+    fractions = ", ".join(f"1/{round(1 / s)}" for s in scales)
+    ax.set_title(f"Synthetic SHREC'14 at scales {fractions}, 2 cores")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(FIGURE)
+    plt.close(fig)
+
+
+def same_outputs(run: Run, other: Path) -> list[str]:
+    """The evaluation files and report table of `run` that differ from those of the run of the same name
+    under `other` (or are missing in either)."""
+    differ = []
+    required = run.results / "report" / "metrics.csv"  # and every file evaluate wrote under eval/
+    for path in [*sorted(run.results.glob("eval/**/*")), required]:
+        if path != required and not path.is_file():
+            continue
+        twin = other / "results" / run.name / path.relative_to(run.results)
+        if not (path.is_file() and twin.is_file() and filecmp.cmp(path, twin, shallow=False)):
+            differ.append(str(path.relative_to(run.results)))
+    return differ
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scales", type=float, nargs="+", required=True)
+    parser.add_argument("--config", default="config/shrec14-cpu.yaml")
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--part", choices=["run", "table", "all"], default="all")
+    parser.add_argument("--workdir", type=Path, default=REPO, help="where the runs are (default: here)")
+    parser.add_argument("--same-as", type=Path, help="check the evaluation outputs against this workdir's")
+    parser.add_argument("--no-figure", action="store_true")
+    args = parser.parse_args()
+    scales = sorted(args.scales)
+    if args.part in ("run", "all"):
+        for scale in scales:
+            run_scale(scale, args.config, args.cores, args.workdir)
+    if args.part == "run":
+        return 0
+    runs = {s: load_run(s, args.config, args.cores, args.workdir) for s in scales}
+    tables = {s: collect(r) for s, r in runs.items()}
+    walls = {}
+    for s, run in runs.items():
+        kept = [args.workdir / f"{run.name}.json", OUT / f"{run.name}.json"]  # .ci/slurm.sh --keep, or here
+        timing = next((p for p in kept if p.is_file()), None)
+        walls[s] = json.loads(timing.read_text())["wall_s"] if timing else math.nan
+    stages = list(tables[scales[0]].index)
+    exponents = {
+        st: exponent(np.array([tables[s].loc[st, "items"] for s in scales]),
+                     np.array([tables[s].loc[st, "seconds"] for s in scales]))
+        for st in stages
+    }  # fmt: skip
+    rss_ratio = {st: tables[scales[-1]].loc[st, "peak_rss_mb"] / tables[scales[0]].loc[st, "peak_rss_mb"]
+                 for st in stages}  # fmt: skip
+
+    print("| stage | " + " | ".join(f"1/{round(1 / s)} items, s, CPU s, RSS MB, MB written" for s in scales)
+          + " | exponent | RSS ratio |")  # fmt: skip
+    print("|---|" + "--:|" * (len(scales) + 2))
+    for st in stages:
+        cells = []
+        for s in scales:
+            r = tables[s].loc[st]
+            cells.append(f"{r['items']:,.0f}, {r['seconds']:.1f}, {r['cpu_s']:.0f}, {r['peak_rss_mb']:.0f}, "
+                         f"{r['written_mb']:.0f}")  # fmt: skip
+        b = exponents[st]
+        print(f"| {st} | " + " | ".join(cells) + f" | {'fixed' if math.isnan(b) else f'{b:.2f}'} | "
+              f"{rss_ratio[st]:.2f} |")  # fmt: skip
+    print()
+    for s in scales:
+        t = tables[s]
+        print(f"1/{round(1 / s)}: wall {hms(walls[s])}, job-seconds {t['seconds'].sum():.0f}, "
+              f"CPU {t['cpu_s'].sum():.0f} s, written {t['written_mb'].sum():.0f} MB")  # fmt: skip
+
+    big = runs[scales[-1]]
+    full = full_items(big, tables, 8987, 13680, 5130)
+    shrec13 = full_items(big, tables, 1258, 7200, 2700)
+    summary = {
+        "scales": scales,
+        "walls": walls,
+        "exponents": exponents,
+        "rss_ratio": rss_ratio,
+        "tables": {str(s): tables[s].reset_index().to_dict(orient="records") for s in scales},
+        "projected_full_wall_s": projected_wall(tables, walls, scales, full),
+        "projected_full_wall_s_no_synth": projected_wall(tables, walls, scales, full, synth=False),
+        "projected_shrec13_wall_s_no_synth": projected_wall(tables, walls, scales, shrec13, synth=False),
+        "dominant_at_full": max(full, key=lambda st: project(
+            np.array([tables[s].loc[st, "items"] for s in scales]),
+            np.array([tables[s].loc[st, "seconds"] for s in scales]), full[st])),
+    }  # fmt: skip
+    if len(scales) >= 3:  # the largest scale, projected from the smaller ones
+        target = {st: tables[scales[-1]].loc[st, "items"] for st in stages}
+        summary["check"] = {
+            "scale": scales[-1],
+            "projected_wall_s": projected_wall(tables, walls, scales[:-1], target),
+            "measured_wall_s": walls[scales[-1]],
+        }
+    print(f"\nprojected full size (8987 targets, 13680 sketches): {hms(summary['projected_full_wall_s'])}; "
+          f"the real archives (no generation): SHREC'14 {hms(summary['projected_full_wall_s_no_synth'])}, "
+          f"SHREC'13 {hms(summary['projected_shrec13_wall_s_no_synth'])}; "
+          f"dominant stage at full size: {summary['dominant_at_full']}")  # fmt: skip
+    if "check" in summary:
+        c = summary["check"]
+        print(
+            f"check: 1/{round(1 / c['scale'])} projected from the smaller scales "
+            f"{hms(c['projected_wall_s'])}, measured {hms(c['measured_wall_s'])}"
+        )
+    per_stage = {st: {"full_items": full[st]} for st in stages}
+    summary["per_stage_full"] = per_stage
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "scale.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    if not args.no_figure:
+        figure(tables, exponents)
+    if args.same_as:
+        for run in runs.values():
+            differ = same_outputs(run, args.same_as)
+            verdict = f"differ: {', '.join(differ)}" if differ else "evaluation outputs equal, byte for byte"
+            print(f"{run.name} against {args.same_as}: {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
