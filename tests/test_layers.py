@@ -34,8 +34,8 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("config", ("bwot.config",)),
-    ("data and losses", ("bwot.datasets", "bwot.synthetic", "bwot.losses")),
-    ("images", ("bwot.render", "bwot.sketches")),
+    ("data and losses", ("bwot.datasets", "bwot.losses")),
+    ("images", ("bwot.render", "bwot.sketches", "bwot.synthetic")),  # synthetic writes datasets' layouts
     ("features and evaluation", ("bwot.features", "bwot.evaluation")),
     ("metric", ("bwot.metric",)),
     ("report", ("bwot.report",)),

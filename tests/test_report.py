@@ -588,6 +588,7 @@ def test_html_report_shows_the_numbers_in_the_page(fake_finished, tmp_path):
     the results table with its interval, the paired differences and the mAP per class."""
     import os
 
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
     from test_serve import _closing, chromium
@@ -599,13 +600,25 @@ def test_html_report_shows_the_numbers_in_the_page(fake_finished, tmp_path):
     report = root / "results" / "builtin" / "report"
     with _closing(chromium(tmp_path)) as browser:
         browser.get((root / "report.html").as_uri())
-        wait = WebDriverWait(browser, 60)
-        wait.until(lambda b: b.find_elements(By.LINK_TEXT, "Results"))[0].click()
+        # the page is built by its scripts: a click that lands before they handle it does nothing, so each
+        # step clicks again until what it opens is there (waiting on the page's state, not on time)
+        stale = [StaleElementReferenceException]
+        wait = WebDriverWait(browser, 60, poll_frequency=1, ignored_exceptions=stale)
         entry = "//tr[td[normalize-space()='results table (page)']]"
-        wait.until(lambda b: b.find_elements(By.XPATH, entry))[0].find_element(
-            By.CSS_SELECTOR, "a[iconname=eye]"
-        ).click()
-        browser.switch_to.frame(wait.until(lambda b: b.find_elements(By.TAG_NAME, "iframe"))[0])
+
+        def click_until(target: tuple[str, str], link: tuple[str, str]):
+            def step(b):
+                if found := b.find_elements(*target):
+                    return found
+                for element in b.find_elements(*link)[:1]:
+                    element.click()
+                return False
+
+            return wait.until(step)
+
+        click_until((By.XPATH, entry), (By.LINK_TEXT, "Results"))
+        frames = click_until((By.TAG_NAME, "iframe"), (By.XPATH, f"{entry}//a[@iconname='eye']"))
+        browser.switch_to.frame(frames[0])
         text = wait.until(lambda b: b.find_element(By.TAG_NAME, "body").text)
         browser.switch_to.default_content()
         shot = Path(os.environ.get("BWOT_SCREENSHOT", tmp_path / "report.png"))
