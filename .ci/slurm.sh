@@ -3,9 +3,10 @@
 #
 #   bash .ci/slurm.sh              # the bwot pipeline on config/test-tiny.yaml, to the report
 #   bash .ci/slurm.sh --selftest   # a three-job workflow of its own (proves the cluster and the profile)
-#   bash .ci/slurm.sh --configfile config/shrec14-cpu.yaml --keep DIR -- --config ...   # any run: the
-#       arguments after -- go to snakemake; DIR receives results/, benchmarks/, the time and the number
-#       of SLURM jobs running every 5 s (concurrency.tsv)
+#   bash .ci/slurm.sh --configfile config/shrec14-cpu.yaml [--configfile /abs/more.yaml] --keep DIR -- ...
+#       any run: config files in the repository or absolute, merged in order; the arguments after -- go
+#       to snakemake; DIR receives results/, benchmarks/, the time and the number of SLURM jobs running
+#       every 5 s (concurrency.tsv)
 #
 # Run as root on Debian/Ubuntu (CI). Installs munge slurmctld slurmd slurm-client when missing, starts
 # munged, slurmctld and slurmd by hand (no systemd needed), runs snakemake in a private copy of the
@@ -15,16 +16,16 @@
 set -euo pipefail
 
 MODE=pipeline
-CONFIGFILE=config/test-tiny.yaml
+CONFIGFILES=()
 KEEP=""
 EXTRA=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --selftest) MODE=selftest ;;
-    --configfile) CONFIGFILE=${2:?--configfile needs a file}; shift ;;
+    --configfile) CONFIGFILES+=("${2:?--configfile needs a file}"); shift ;;
     --keep) KEEP=${2:?--keep needs a folder}; shift ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "slurm.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -252,19 +253,22 @@ else
     die "stage scripts are still placeholders: $(grep -l NotImplementedError "$WF"/workflow/scripts/*.py \
       | xargs -n1 basename | tr '\n' ' ')(use --selftest)"
   fi
-  log "snakemake ($CONFIGFILE ${EXTRA[*]}, timeout ${TIMEOUT}s)"
+  [ ${#CONFIGFILES[@]} -gt 0 ] || CONFIGFILES=(config/test-tiny.yaml)
+  CONFIGS=()           # repository paths point into the private copy, absolute ones stay
+  for f in "${CONFIGFILES[@]}"; do case "$f" in /*) CONFIGS+=("$f") ;; *) CONFIGS+=("$WF/$f") ;; esac; done
+  log "snakemake (${CONFIGFILES[*]} ${EXTRA[*]}, timeout ${TIMEOUT}s)"
   (while sleep 5; do echo "$(date +%s) $(squeue -h -t R | wc -l) $(squeue -h | wc -l)"; done \
     >"$WORK/concurrency.tsv" 2>/dev/null) &
   PIDS+=($!)          # stopped first at exit
   START=$(date +%s)
-  timeout "$TIMEOUT" "$SNAKEMAKE" "${common[@]}" --configfile "$WF/$CONFIGFILE" "${EXTRA[@]}"
+  timeout "$TIMEOUT" "$SNAKEMAKE" "${common[@]}" --configfile "${CONFIGS[@]}" "${EXTRA[@]}"
   END=$(date +%s)
   NAME=$(ls "$WF/results")
   [ "$(echo "$NAME" | wc -l)" -eq 1 ] || die "expected one run under results/, found: $NAME"
   for f in metrics.md metrics.csv pr_curves.png convergence.png gallery.png; do
     [ -s "$WF/results/$NAME/report/$f" ] || die "results/$NAME/report/$f missing or empty"
   done
-  "$SNAKEMAKE" --directory "$WF" --snakefile "$WF/Snakefile" --configfile "$WF/$CONFIGFILE" "${EXTRA[@]}" \
+  "$SNAKEMAKE" --directory "$WF" --snakefile "$WF/Snakefile" --configfile "${CONFIGS[@]}" "${EXTRA[@]}" \
     -n | grep -q "Nothing to be done" || die "a second dry run still has jobs to do"
   log "pipeline passed through SLURM in $((END - START)) s; report:"
   cat "$WF/results/$NAME/report/metrics.md"; echo

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import REPO
 
 spec = importlib.util.spec_from_file_location("bench_scale", REPO / "bench" / "scale" / "run.py")
@@ -74,13 +75,19 @@ def work(tmp_path):
     return tmp_path
 
 
-def test_tag_and_overrides_name_each_scale():
+def test_tag_and_overlay_name_each_scale(tmp_path, monkeypatch):
     assert [scale_bench.tag(s) for s in (1 / 16, 0.125, 0.5, 1.0)] == ["1-16", "1-8", "1-2", "1-1"]
-    assert scale_bench.overrides(0.125, 2) == [
-        "dataset=builtin",
-        "name=scale-1-8",
-        'synthetic={"preset": "shrec14-scale", "scale": 0.125, "workers": 2}',
-    ]
+    monkeypatch.setattr(scale_bench, "OUT", tmp_path)
+    path = scale_bench.write_overlay(0.125, 2)
+    assert path == tmp_path / "scale-1-8.yaml"
+    assert yaml.safe_load(path.read_text()) == {
+        "dataset": "builtin",
+        "name": "scale-1-8",
+        "synthetic": {"preset": "shrec14-scale", "scale": 0.125, "workers": 2},
+    }
+    # the run's config as snakemake makes it from both files: the schema accepts every value's type
+    cfg = scale_bench.load_run(0.125, "config/shrec14-cpu.yaml", 2, REPO).config["cfg"]
+    assert (cfg.synthetic.scale, cfg.synthetic.workers, cfg.features.epoch_images) == (0.125, 2, 7500)
 
 
 def test_parse_time_reads_wall_cpu_and_rss():

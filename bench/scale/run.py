@@ -46,10 +46,24 @@ def tag(scale: float) -> str:
     return f"{frac.numerator}-{frac.denominator}"
 
 
-def overrides(scale: float, cores: int) -> list[str]:
-    """The --config values of one scale's run."""
+def overlay(scale: float, cores: int) -> dict:
+    """What one scale's run changes in the config: the synthetic SHREC'14 at `scale`, the run's name.
+
+    A second --configfile, not --config: Snakemake reads a --config mapping's values as strings.
+    """
     synthetic = {"preset": "shrec14-scale", "scale": scale, "workers": cores}
-    return ["dataset=builtin", f"name=scale-{tag(scale)}", f"synthetic={json.dumps(synthetic)}"]
+    return {"dataset": "builtin", "name": f"scale-{tag(scale)}", "synthetic": synthetic}
+
+
+def write_overlay(scale: float, cores: int) -> Path:
+    """bench/out/scale-<tag>.yaml: the overlay of one scale, to give snakemake after the config."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"scale-{tag(scale)}.yaml"
+    path.write_text(
+        f"# bench/scale/run.py: the synthetic SHREC'14 at scale {scale}\n"
+        + yaml.safe_dump(overlay(scale, cores))
+    )
+    return path
 
 
 def run_scale(scale: float, config: str, cores: int, workdir: Path) -> dict:
@@ -59,8 +73,8 @@ def run_scale(scale: float, config: str, cores: int, workdir: Path) -> dict:
     timing, logfile = OUT / f"{name}.time", OUT / f"{name}.log"
     cmd = [
         "/usr/bin/time", "-v", "-o", str(timing),
-        str(REPO / ".venv" / "bin" / "snakemake"), "--cores", str(cores), "--configfile", config,
-        "--config", *overrides(scale, cores),
+        str(REPO / ".venv" / "bin" / "snakemake"), "--cores", str(cores),
+        "--configfile", config, str(write_overlay(scale, cores)),
     ]  # fmt: skip
     print(f"{name}: {' '.join(cmd[4:])}", flush=True)
     start = time.time()
@@ -112,9 +126,9 @@ def load_run(scale: float, config: str, cores: int, workdir: Path) -> Run:
     from bwot.config import Config
 
     merged = yaml.safe_load((workdir / config).read_text()) or {}
-    for item in overrides(scale, cores):
-        key, value = item.split("=", 1)
-        merged[key] = yaml.safe_load(value)
+    for key, value in overlay(scale, cores).items():  # as Snakemake merges config files: section by section
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = {**merged[key], **value} if both else value
     cfg = Config.from_mapping(merged, sources=[config])
     return Run(scale, f"scale-{tag(scale)}", workdir, {"cfg": cfg})
 
@@ -288,12 +302,16 @@ def main() -> int:
     parser.add_argument("--scales", type=float, nargs="+", required=True)
     parser.add_argument("--config", default="config/shrec14-cpu.yaml")
     parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--part", choices=["run", "table", "all"], default="all")
+    parser.add_argument("--part", choices=["run", "table", "all", "overlay"], default="all")
     parser.add_argument("--workdir", type=Path, default=REPO, help="where the runs are (default: here)")
     parser.add_argument("--same-as", type=Path, help="check the evaluation outputs against this workdir's")
     parser.add_argument("--no-figure", action="store_true")
     args = parser.parse_args()
     scales = sorted(args.scales)
+    if args.part == "overlay":  # only the second config file of each scale (for a run made elsewhere)
+        for scale in scales:
+            print(write_overlay(scale, args.cores))
+        return 0
     if args.part in ("run", "all"):
         for scale in scales:
             run_scale(scale, args.config, args.cores, args.workdir)
