@@ -124,7 +124,7 @@ def test_stages_items_and_fitted_exponents(work):
 
     # the projection: each stage's law at the full size's items, times the largest run's wall/job-seconds
     walls = {s: 1000.0 + 8000 * s for s in SCALES}
-    full = scale_bench.full_items(runs[1 / 4], tables, 8987, 13680, 5130)
+    full = scale_bench.full_items(tables[1 / 4], len(LOSSES), 8987, 13680, 5130)
     assert full["render_views"] == 8987 and full["train_backbone shapes"] == 15000
     expected = sum(
         scale_bench.project(
@@ -139,6 +139,31 @@ def test_stages_items_and_fitted_exponents(work):
     got = scale_bench.projected_wall(tables, walls, list(SCALES), full)
     assert got == pytest.approx(expected * ratio)
     assert scale_bench.project(np.array([10.0, 20.0]), np.array([3.0, 6.0]), 40.0) == pytest.approx(12.0)
+
+
+def test_saved_records_give_the_same_tables_without_the_results(work, tmp_path_factory, monkeypatch):
+    import argparse
+
+    measured = tmp_path_factory.mktemp("measured")
+    monkeypatch.setattr(scale_bench, "MEASURED", measured)
+    args = argparse.Namespace(config="config/shrec14-cpu.yaml", cores=2, workdir=work, label="")
+    runs, tables, walls, losses = scale_bench.measurements(list(SCALES), args)
+    names = sorted(p.name for p in measured.iterdir())
+    assert names == ["scale-1-16.json", "scale-1-4.json", "scale-1-8.json"]
+    assert len(runs) == 3 and losses == len(LOSSES) and walls[1 / 8] == 2000.0
+    record = json.loads((measured / "scale-1-8.json").read_text())
+    assert record["machine"]["cpus"] >= 1 and record["steps"] == 4000
+
+    shutil.rmtree(work / "results")  # a clone without results: the records stand in
+    runs2, tables2, walls2, losses2 = scale_bench.measurements(list(SCALES), args)
+    assert runs2 == {} and walls2 == walls and losses2 == losses
+    for s in SCALES:
+        pd.testing.assert_frame_equal(tables2[s], tables[s], check_dtype=False)
+
+    args.label = "slurm"  # no record of that name, no results: a clear stop
+    missing = r"neither results under .* nor a saved record .*/slurm-scale-1-16\.json"
+    with pytest.raises(SystemExit, match=missing):
+        scale_bench.measurements(list(SCALES), args)
 
 
 def test_same_outputs_names_what_differs(work, tmp_path_factory):

@@ -20,6 +20,7 @@ import argparse
 import filecmp
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "bench" / "out"
+MEASURED = REPO / "bench" / "scale" / "measured"  # each run's table, kept with the repository
 FIGURE = REPO / "bench" / "scale" / "scaling.png"
 # stages whose peak RSS must not grow with the data (nothing holds all views or sketches at once)
 FLAT_RSS = (
@@ -83,7 +85,7 @@ def run_scale(scale: float, config: str, cores: int, workdir: Path) -> dict:
     if done.returncode:
         sys.exit(f"{name}: snakemake failed ({done.returncode}); see {logfile}")
     measured = parse_time(timing.read_text())
-    measured |= {"scale": scale, "started": start, "config": config, "cores": cores}
+    measured |= {"scale": scale, "started": start, "config": config, "cores": cores, "machine": machine()}
     (OUT / f"{name}.json").write_text(json.dumps(measured, indent=2) + "\n")
     return measured
 
@@ -153,7 +155,7 @@ def items_of(run: Run) -> dict[str, float]:
     models = len(pd.read_csv(run.results / "manifest" / "models.csv"))
     sketches = pd.read_csv(run.results / "manifest" / "sketches.csv")
     queries = int((sketches["split"] == "test").sum())
-    losses = sorted(p.name for p in (run.results / "metric").iterdir() if p.is_dir())
+    losses = n_losses(run)
     images = {
         m: float(pd.read_csv(run.results / "backbone" / f"{m}.history.csv")["images"].sum())
         for m in ("shapes", "sketches")
@@ -166,9 +168,9 @@ def items_of(run: Run) -> dict[str, float]:
         "train_backbone sketches": images["sketches"],
         "extract_features shapes": models,
         "extract_features sketches": len(sketches),
-        "train_metric": len(losses) * run.config["cfg"].metric.steps,
-        "evaluate": len(losses) * queries * models,
-        "retrieval_index": len(losses) * models,
+        "train_metric": losses * run.config["cfg"].metric.steps,
+        "evaluate": losses * queries * models,
+        "retrieval_index": losses * models,
     }
 
 
@@ -190,6 +192,47 @@ def collect(run: Run) -> pd.DataFrame:
     return table
 
 
+def machine() -> dict:
+    """What the figures were measured on: the CPUs this process may use, their model, and the last commit
+    that changed the pipeline (its code, rules and configs)."""
+    info = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in info.read_text().splitlines()
+             if line.startswith("model name")] if info.is_file() else []  # fmt: skip
+    pipeline = ["src", "rules", "workflow", "config", "Snakefile"]
+    head = subprocess.run(["git", "log", "-1", "--format=%h", "--", *pipeline], cwd=REPO, capture_output=True,
+                          text=True)  # fmt: skip
+    return {
+        "cpus": len(os.sched_getaffinity(0)),
+        "cpu": names[0] if names else "unknown",
+        "commit": head.stdout.strip(),
+    }
+
+
+def save_record(run: Run, table: pd.DataFrame, timing: dict, label: str = "") -> Path:
+    """bench/scale/measured/[<label>-]<name>.json: the run's stage table, its wall time and the machine,
+    so the tables and the figure can be remade from a clone that holds no results."""
+    MEASURED.mkdir(parents=True, exist_ok=True)
+    path = MEASURED / f"{label + '-' if label else ''}{run.name}.json"
+    record = {
+        **timing, "scale": run.scale, "name": run.name, "losses": int(n_losses(run)),
+        "steps": run.config["cfg"].metric.steps, "machine": timing.get("machine") or machine(),
+        "stages": table.reset_index().to_dict(orient="records"),
+    }  # fmt: skip
+    path.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    return path
+
+
+def load_record(path: Path) -> tuple[pd.DataFrame, dict]:
+    """A saved run: its stage table, and the rest of the record."""
+    record = json.loads(path.read_text())
+    return pd.DataFrame(record.pop("stages")).set_index("stage"), record
+
+
+def n_losses(run: Run) -> int:
+    """How many losses the run trained (its metric/ folders)."""
+    return sum(1 for p in (run.results / "metric").iterdir() if p.is_dir())
+
+
 # -------------------------------------------------------------------------------------------- analyse
 
 
@@ -208,10 +251,9 @@ def project(items: np.ndarray, seconds: np.ndarray, at: float) -> float:
     return float(math.exp(intercept + slope * math.log(at)))
 
 
-def full_items(run: Run, tables: dict[float, pd.DataFrame], models: int, sketches: int, queries: int) -> dict:
-    """Each stage's items at a size of `models` targets, `sketches` sketches and `queries` test sketches."""
-    table = tables[run.scale]
-    losses = table.loc["train_metric", "items"] / run.config["cfg"].metric.steps
+def full_items(table: pd.DataFrame, losses: int, models: int, sketches: int, queries: int) -> dict:
+    """Each stage's items at a size of `models` targets, `sketches` sketches and `queries` test sketches,
+    from a run's `table` (the fixed budgets: images seen, steps) trained with `losses` losses."""
     fixed = ("train_backbone shapes", "train_backbone sketches", "train_metric")
     return {s: table.loc[s, "items"] for s in fixed} | {
         "synthesize_dataset": models + sketches,
@@ -295,6 +337,30 @@ def same_outputs(run: Run, other: Path) -> list[str]:
     return differ
 
 
+def measurements(scales: list[float], args: argparse.Namespace) -> tuple[dict, dict, dict, int]:
+    """Each scale's stage table and wall time: from its results where they are (and saved to its record
+    under bench/scale/measured/), else from that record. Also the runs that have results, and the number
+    of losses trained."""
+    runs, tables, walls, losses = {}, {}, {}, 0
+    for s in scales:
+        run = load_run(s, args.config, args.cores, args.workdir)
+        record = MEASURED / f"{args.label + '-' if args.label else ''}{run.name}.json"
+        if run.results.is_dir():
+            kept = [args.workdir / f"{run.name}.json", OUT / f"{run.name}.json"]  # slurm.sh --keep, or here
+            timing = next((json.loads(p.read_text()) for p in kept if p.is_file()), {"wall_s": math.nan})
+            runs[s], tables[s], losses = run, collect(run), n_losses(run)
+            saved = save_record(run, tables[s], timing, args.label)
+            print(f"{run.name}: measured {run.results}; saved {saved}")
+        elif record.is_file():
+            tables[s], timing = load_record(record)
+            losses = timing["losses"]
+            print(f"{run.name}: no results under {run.results}; the saved record {record}")
+        else:
+            sys.exit(f"{run.name}: neither results under {run.results} nor a saved record {record}")
+        walls[s] = timing["wall_s"]
+    return runs, tables, walls, losses
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -306,6 +372,7 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=REPO, help="where the runs are (default: here)")
     parser.add_argument("--same-as", type=Path, help="check the evaluation outputs against this workdir's")
     parser.add_argument("--no-figure", action="store_true")
+    parser.add_argument("--label", default="", help="prefix of the saved records (e.g. slurm)")
     args = parser.parse_args()
     scales = sorted(args.scales)
     if args.part == "overlay":  # only the second config file of each scale (for a run made elsewhere)
@@ -317,13 +384,7 @@ def main() -> int:
             run_scale(scale, args.config, args.cores, args.workdir)
     if args.part == "run":
         return 0
-    runs = {s: load_run(s, args.config, args.cores, args.workdir) for s in scales}
-    tables = {s: collect(r) for s, r in runs.items()}
-    walls = {}
-    for s, run in runs.items():
-        kept = [args.workdir / f"{run.name}.json", OUT / f"{run.name}.json"]  # .ci/slurm.sh --keep, or here
-        timing = next((p for p in kept if p.is_file()), None)
-        walls[s] = json.loads(timing.read_text())["wall_s"] if timing else math.nan
+    runs, tables, walls, losses = measurements(scales, args)
     stages = list(tables[scales[0]].index)
     exponents = {
         st: exponent(np.array([tables[s].loc[st, "items"] for s in scales]),
@@ -351,9 +412,9 @@ def main() -> int:
         print(f"1/{round(1 / s)}: wall {hms(walls[s])}, job-seconds {t['seconds'].sum():.0f}, "
               f"CPU {t['cpu_s'].sum():.0f} s, written {t['written_mb'].sum():.0f} MB")  # fmt: skip
 
-    big = runs[scales[-1]]
-    full = full_items(big, tables, 8987, 13680, 5130)
-    shrec13 = full_items(big, tables, 1258, 7200, 2700)
+    big = tables[scales[-1]]
+    full = full_items(big, losses, 8987, 13680, 5130)
+    shrec13 = full_items(big, losses, 1258, 7200, 2700)
     summary = {
         "scales": scales,
         "walls": walls,
@@ -391,6 +452,8 @@ def main() -> int:
     if not args.no_figure:
         figure(tables, exponents)
     if args.same_as:
+        if len(runs) < len(scales):
+            sys.exit("--same-as compares results: some scales have only a saved record")
         for run in runs.values():
             differ = same_outputs(run, args.same_as)
             verdict = f"differ: {', '.join(differ)}" if differ else "evaluation outputs equal, byte for byte"
