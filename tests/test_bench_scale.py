@@ -182,3 +182,17 @@ def test_same_outputs_names_what_differs(work, tmp_path_factory):
     assert scale_bench.same_outputs(run, other) == []
     twin.write_text("a,b\n1,3\n")
     assert scale_bench.same_outputs(run, other) == ["eval/ot/metrics.csv"]
+    (twin.parent / "extra.csv").write_text("only there\n")
+    assert scale_bench.same_outputs(run, other) == ["eval/ot/extra.csv", "eval/ot/metrics.csv"]
+
+    # a workdir without the results: the digests its saved record keeps
+    saved = other / "bench" / "scale" / "measured" / f"{run.name}.json"
+    saved.parent.mkdir(parents=True)
+    saved.write_text(json.dumps({"outputs": scale_bench.outputs_digest(run.results)}))
+    shutil.rmtree(other / "results")
+    assert scale_bench.same_outputs(run, other) == []
+    (run.results / "eval" / "ot" / "metrics.csv").write_text("a,b\n1,4\n")
+    assert scale_bench.same_outputs(run, other) == ["eval/ot/metrics.csv"]
+    saved.unlink()
+    with pytest.raises(SystemExit, match="nothing to compare with"):
+        scale_bench.same_outputs(run, other)

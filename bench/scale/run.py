@@ -11,13 +11,15 @@ it fits each stage's growth exponent (log seconds against log items), projects t
 projection of the largest scale made from the smaller ones, writes bench/out/scale.json and the figure
 bench/scale/scaling.png, and prints the README's tables. `--workdir` reads runs made elsewhere (a copy of
 the workflow run through SLURM by .ci/slurm.sh); `--same-as DIR` checks that its evaluation outputs equal,
-byte for byte, those of the run of the same name under DIR.
+byte for byte, those of the run of the same name under DIR (its results, or the SHA-256 digests its saved
+record keeps). Each run's table is saved under bench/scale/measured/, and `--part table` reads a scale's
+record where its results are gone.
 """
 
 from __future__ import annotations
 
 import argparse
-import filecmp
+import hashlib
 import json
 import math
 import os
@@ -209,14 +211,15 @@ def machine() -> dict:
 
 
 def save_record(run: Run, table: pd.DataFrame, timing: dict, label: str = "") -> Path:
-    """bench/scale/measured/[<label>-]<name>.json: the run's stage table, its wall time and the machine,
-    so the tables and the figure can be remade from a clone that holds no results."""
+    """bench/scale/measured/[<label>-]<name>.json: the run's stage table, its wall time, the machine and
+    the digests of its evaluation outputs, so the tables, the figure and the comparison of outputs can be
+    made from a clone that holds no results."""
     MEASURED.mkdir(parents=True, exist_ok=True)
     path = MEASURED / f"{label + '-' if label else ''}{run.name}.json"
     record = {
         **timing, "scale": run.scale, "name": run.name, "losses": int(n_losses(run)),
         "steps": run.config["cfg"].metric.steps, "machine": timing.get("machine") or machine(),
-        "stages": table.reset_index().to_dict(orient="records"),
+        "stages": table.reset_index().to_dict(orient="records"), "outputs": outputs_digest(run.results),
     }  # fmt: skip
     path.write_text(json.dumps(record, indent=2, default=float) + "\n")
     return path
@@ -323,18 +326,30 @@ def figure(tables: dict[float, pd.DataFrame], exponents: dict[str, float]) -> No
     plt.close(fig)
 
 
+def outputs_digest(results: Path) -> dict[str, str]:
+    """The SHA-256 of every file `evaluate` wrote (under eval/) and of the report's metrics table."""
+    files = [*sorted(results.glob("eval/**/*")), results / "report" / "metrics.csv"]
+    return {
+        str(path.relative_to(results)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in files
+        if path.is_file()
+    }
+
+
 def same_outputs(run: Run, other: Path) -> list[str]:
     """The evaluation files and report table of `run` that differ from those of the run of the same name
-    under `other` (or are missing in either)."""
-    differ = []
-    required = run.results / "report" / "metrics.csv"  # and every file evaluate wrote under eval/
-    for path in [*sorted(run.results.glob("eval/**/*")), required]:
-        if path != required and not path.is_file():
-            continue
-        twin = other / "results" / run.name / path.relative_to(run.results)
-        if not (path.is_file() and twin.is_file() and filecmp.cmp(path, twin, shallow=False)):
-            differ.append(str(path.relative_to(run.results)))
-    return differ
+    under the workdir `other` (its results, else its saved record), or are missing in either."""
+    theirs = other / "results" / run.name
+    if theirs.is_dir():
+        reference = outputs_digest(theirs)
+    else:
+        record = other / MEASURED.relative_to(REPO) / f"{run.name}.json"
+        if not record.is_file():
+            sys.exit(f"{run.name}: nothing to compare with: neither {theirs} nor {record}")
+        reference = json.loads(record.read_text()).get("outputs", {})
+    ours = outputs_digest(run.results)
+    names = sorted(set(ours) | set(reference) | {"report/metrics.csv"})
+    return [name for name in names if name not in ours or ours.get(name) != reference.get(name)]
 
 
 def measurements(scales: list[float], args: argparse.Namespace) -> tuple[dict, dict, dict, int]:
