@@ -60,6 +60,8 @@ def _fake_run(work, scale):
     _bench(bench / "prepare_sketches" / "train-shard-0.tsv", 0.01 * sketches)
     c, b = LAWS["extract_features shapes"]
     _bench(bench / "extract_features" / "shapes.tsv", c * models**b)
+    (res / "features").mkdir()
+    (res / "features" / "shapes.h5").write_bytes(b"\0" * 1000 * models)  # 1 kB a target, kept
     _bench(bench / "extract_features" / "sketches.tsv", 0.004 * sketches)
     _bench(bench / "train_backbone" / "shapes.tsv", 900.0)
     _bench(bench / "train_backbone" / "sketches.tsv", 950.0)
@@ -71,7 +73,8 @@ def work(tmp_path):
     shutil.copytree(REPO / "config", tmp_path / "config")
     for scale in SCALES:
         name = _fake_run(tmp_path, scale)
-        (tmp_path / f"{name}.json").write_text(json.dumps({"wall_s": 1000.0 + 8000 * scale}))
+        timing = {"wall_s": 1000.0 + 8000 * scale, "cpu_s": 1500.0 + 12000 * scale, "peak_rss_mb": 1200.0}
+        (tmp_path / f"{name}.json").write_text(json.dumps(timing))
     return tmp_path
 
 
@@ -113,22 +116,27 @@ def test_stages_items_and_fitted_exponents(work):
     assert t.loc["train_metric", "seconds"] == 400 and t.loc["train_metric", "cpu_s"] == 600
 
     def fitted(stage):
-        items = np.array([tables[s].loc[stage, "items"] for s in SCALES])
+        x = np.array([tables[s].loc[stage, "x"] for s in SCALES])
         seconds = np.array([tables[s].loc[stage, "seconds"] for s in SCALES])
-        return scale_bench.exponent(items, seconds)
+        return scale_bench.exponent(x, seconds)
 
     for stage, (_, b) in LAWS.items():
         assert fitted(stage) == pytest.approx(b, abs=1e-9)
     assert fitted("evaluate") == pytest.approx(1.0, abs=1e-3)  # linear in the (query, target) pairs
-    assert math.isnan(fitted("train_backbone shapes"))  # the budget is fixed: no growth to fit
+    # a fixed budget: fitted against the targets (its validation grows with them); here it does not grow
+    assert t.loc["train_backbone shapes", "x"] == round(8987 / 8)
+    assert fitted("train_backbone shapes") == pytest.approx(0.0, abs=1e-9)
+    assert t.loc["extract_features shapes", "kept_mb"] == pytest.approx(round(8987 / 8) / 1000)
+    assert math.isnan(scale_bench.exponent(np.array([5.0, 5.0]), np.array([1.0, 2.0])))
 
-    # the projection: each stage's law at the full size's items, times the largest run's wall/job-seconds
+    # the projection: each stage's line at the full size's x, times the largest run's wall/job-seconds
     walls = {s: 1000.0 + 8000 * s for s in SCALES}
-    full = scale_bench.full_items(tables[1 / 4], len(LOSSES), 8987, 13680, 5130)
-    assert full["render_views"] == 8987 and full["train_backbone shapes"] == 15000
+    full = scale_bench.full_x(len(LOSSES), 8987, 13680, 5130)
+    assert full["render_views"] == 8987 and full["train_backbone shapes"] == 8987
+    assert full["evaluate"] == len(LOSSES) * 5130 * 8987
     expected = sum(
         scale_bench.project(
-            np.array([tables[s].loc[st, "items"] for s in SCALES]),
+            np.array([tables[s].loc[st, "x"] for s in SCALES]),
             np.array([tables[s].loc[st, "seconds"] for s in SCALES]),
             full[st],
         )
@@ -139,6 +147,11 @@ def test_stages_items_and_fitted_exponents(work):
     got = scale_bench.projected_wall(tables, walls, list(SCALES), full)
     assert got == pytest.approx(expected * ratio)
     assert scale_bench.project(np.array([10.0, 20.0]), np.array([3.0, 6.0]), 40.0) == pytest.approx(12.0)
+    # a start-up cost and a cost per item: the line keeps both (a power law through them would give 18.1)
+    assert scale_bench.project(np.array([10.0, 20.0]), np.array([13.0, 16.0]), 40.0) == pytest.approx(22.0)
+    # no growth to fit, or a falling line from noise: the mean
+    assert scale_bench.project(np.array([10.0, 10.0]), np.array([3.0, 5.0]), 40.0) == pytest.approx(4.0)
+    assert scale_bench.project(np.array([10.0, 20.0]), np.array([5.0, 3.0]), 40.0) == pytest.approx(4.0)
 
 
 def test_saved_records_give_the_same_tables_without_the_results(work, tmp_path_factory, monkeypatch):
@@ -150,7 +163,7 @@ def test_saved_records_give_the_same_tables_without_the_results(work, tmp_path_f
     runs, tables, walls, losses = scale_bench.measurements(list(SCALES), args)
     names = sorted(p.name for p in measured.iterdir())
     assert names == ["scale-1-16.json", "scale-1-4.json", "scale-1-8.json"]
-    assert len(runs) == 3 and losses == len(LOSSES) and walls[1 / 8] == 2000.0
+    assert len(runs) == 3 and losses == len(LOSSES) and walls[1 / 8]["wall_s"] == 2000.0
     record = json.loads((measured / "scale-1-8.json").read_text())
     assert record["machine"]["cpus"] >= 1 and record["steps"] == 4000
 

@@ -39,6 +39,16 @@ OUT = REPO / "bench" / "out"
 MEASURED = REPO / "bench" / "scale" / "measured"  # each run's table, kept with the repository
 FIGURE = REPO / "bench" / "scale" / "scaling.png"
 # stages whose peak RSS must not grow with the data (nothing holds all views or sketches at once)
+# stages with a fixed budget (images seen, steps): their time is fitted against the targets, which their
+# validation and sampling read over; every other stage against the items it works through
+FIXED = ("train_backbone shapes", "train_backbone sketches", "train_metric")
+# what each stage keeps on disk, under the run's results
+KEPT = {
+    "render_views": ["views/*.h5"], "prepare_sketches": ["sketches/*/*.h5"],
+    "train_backbone shapes": ["backbone/shapes.*"], "train_backbone sketches": ["backbone/sketches.*"],
+    "extract_features shapes": ["features/shapes.h5"], "extract_features sketches": ["features/sketches.h5"],
+    "train_metric": ["metric/**/*"], "evaluate": ["eval/**/*"], "retrieval_index": ["index/*"],
+}  # fmt: skip
 FLAT_RSS = (
     "render_views", "prepare_sketches", "extract_features shapes", "extract_features sketches", "evaluate"
 )  # fmt: skip
@@ -177,7 +187,8 @@ def items_of(run: Run) -> dict[str, float]:
 
 
 def collect(run: Run) -> pd.DataFrame:
-    """Per stage: jobs, job-seconds, CPU seconds, peak RSS (MB), MB written, items."""
+    """Per stage: jobs, job-seconds, CPU seconds, peak RSS (MB), MB written, MB kept, items, and x (what
+    its time is fitted against: its items, or the targets for a stage with a fixed budget)."""
     jobs = job_table(run.benchmarks)
     root = Path(run.config["cfg"].builtin_root).name
     synth = run.workdir / "benchmarks" / "synthesize_dataset" / f"{root}.tsv"
@@ -191,7 +202,19 @@ def collect(run: Run) -> pd.DataFrame:
     )  # fmt: skip
     items = items_of(run)
     table["items"] = [items.get(stage, math.nan) for stage in table.index]
+    table["x"] = [items["render_views"] if st in FIXED else table.loc[st, "items"] for st in table.index]
+    table["kept_mb"] = [kept_mb(run, st) for st in table.index]
     return table
+
+
+def kept_mb(run: Run, stage: str) -> float:
+    """MB of the files a stage keeps (the generated data set for synthesize_dataset)."""
+    if stage == "synthesize_dataset":
+        files = Path(run.config["cfg"].builtin_root)
+        files = (run.workdir / files if not files.is_absolute() else files).rglob("*")
+    else:
+        files = (f for pattern in KEPT.get(stage, []) for f in run.results.glob(pattern))
+    return sum(f.stat().st_size for f in files if f.is_file()) / 1e6
 
 
 def machine() -> dict:
@@ -246,19 +269,20 @@ def exponent(items: np.ndarray, seconds: np.ndarray) -> float:
     return float(np.polyfit(np.log(items), np.log(seconds), 1)[0])
 
 
-def project(items: np.ndarray, seconds: np.ndarray, at: float) -> float:
-    """A stage's seconds at `at` items: the fitted power law, or the mean where the items are fixed."""
-    if np.ptp(np.log(items)) < 1e-9:
+def project(x: np.ndarray, seconds: np.ndarray, at: float) -> float:
+    """A stage's seconds at `at`: the least-squares line seconds = a + b x (a start-up cost, a cost per
+    item), or the mean where x does not change or the slope comes out negative. A line, not the power
+    law: with a start-up cost the log-log slope is below 1 and the power law would under-project."""
+    if np.ptp(x) < 1e-9 * max(1.0, float(np.max(x))):
         return float(np.mean(seconds))
-    slope, intercept = np.polyfit(np.log(items), np.log(seconds), 1)
-    return float(math.exp(intercept + slope * math.log(at)))
+    slope, intercept = np.polyfit(x, seconds, 1)
+    return float(np.mean(seconds)) if slope < 0 else float(intercept + slope * at)
 
 
-def full_items(table: pd.DataFrame, losses: int, models: int, sketches: int, queries: int) -> dict:
-    """Each stage's items at a size of `models` targets, `sketches` sketches and `queries` test sketches,
-    from a run's `table` (the fixed budgets: images seen, steps) trained with `losses` losses."""
-    fixed = ("train_backbone shapes", "train_backbone sketches", "train_metric")
-    return {s: table.loc[s, "items"] for s in fixed} | {
+def full_x(losses: int, models: int, sketches: int, queries: int) -> dict:
+    """Each stage's x (see collect) at a size of `models` targets, `sketches` sketches and `queries` test
+    sketches, with `losses` losses trained."""
+    return {stage: models for stage in FIXED} | {
         "synthesize_dataset": models + sketches,
         "render_views": models,
         "prepare_sketches": sketches,
@@ -282,7 +306,7 @@ def projected_wall(
     for stage in target:
         if (stage == "synthesize_dataset" and not synth) or any(stage not in tables[s].index for s in scales):
             continue
-        items = np.array([tables[s].loc[stage, "items"] for s in scales])
+        items = np.array([tables[s].loc[stage, "x"] for s in scales])
         seconds = np.array([tables[s].loc[stage, "seconds"] for s in scales])
         total += project(items, seconds, target[stage])
     big = max(scales)
@@ -294,31 +318,36 @@ def hms(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def figure(tables: dict[float, pd.DataFrame], exponents: dict[str, float]) -> None:
-    """Seconds against items per stage, log-log, each with its fitted line and exponent."""
+def figure(tables: dict[float, pd.DataFrame], exponents: dict[str, float], full: dict[str, float]) -> None:
+    """Seconds against x per stage, log-log: the measured points, the fitted line through them and on to
+    the full size (dashed, its projection an open circle), and each stage's exponent."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8.5, 5.5), dpi=120)
+    fig, ax = plt.subplots(figsize=(9.5, 5.5), dpi=120)
     scales = sorted(tables)
     for k, stage in enumerate(tables[scales[0]].index):
-        items = np.array([tables[s].loc[stage, "items"] for s in scales])
+        x = np.array([tables[s].loc[stage, "x"] for s in scales])
         seconds = np.array([tables[s].loc[stage, "seconds"] for s in scales])
         color = plt.cm.tab10(k % 10)
         b = exponents[stage]
-        label = f"{stage}: {'fixed work' if math.isnan(b) else f'exponent {b:.2f}'}"
-        ax.plot(items, seconds, "o", color=color, label=label)
-        if not math.isnan(b):
-            xs = np.geomspace(items.min(), items.max(), 20)
-            ax.plot(xs, [project(items, seconds, x) for x in xs], "-", color=color, lw=1)
+        unit = " (in targets)" if stage in FIXED else ""
+        ax.plot(x, seconds, "o", color=color, label=f"{stage}: exponent {b:.2f}{unit}")
+        if stage in full:
+            end = full[stage]
+            xs = np.geomspace(x.min(), x.max(), 20)
+            ax.plot(xs, [project(x, seconds, v) for v in xs], "-", color=color, lw=1)
+            xs = np.geomspace(x.max(), end, 20)
+            ax.plot(xs, [project(x, seconds, v) for v in xs], "--", color=color, lw=1)
+            ax.plot([end], [project(x, seconds, end)], "o", mfc="none", color=color)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("items of the stage (targets, sketches, images seen, steps or query-target pairs)")
+    ax.set_xlabel("items of the stage: targets, sketches or query-target pairs (training stages: targets)")
     ax.set_ylabel("job-seconds of the stage")
     fractions = ", ".join(f"1/{round(1 / s)}" for s in scales)
-    ax.set_title(f"Synthetic SHREC'14 at scales {fractions}, 2 cores")
+    ax.set_title(f"Synthetic SHREC'14 at {fractions} (dots) and projected to full size (circles), 2 cores")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
@@ -353,9 +382,9 @@ def same_outputs(run: Run, other: Path) -> list[str]:
 
 
 def measurements(scales: list[float], args: argparse.Namespace) -> tuple[dict, dict, dict, int]:
-    """Each scale's stage table and wall time: from its results where they are (and saved to its record
-    under bench/scale/measured/), else from that record. Also the runs that have results, and the number
-    of losses trained."""
+    """Each scale's stage table and whole-run figures (wall_s, cpu_s, peak_rss_mb): from its results where
+    they are (and saved to its record under bench/scale/measured/), else from that record. Also the runs
+    that have results, and the number of losses trained."""
     runs, tables, walls, losses = {}, {}, {}, 0
     for s in scales:
         run = load_run(s, args.config, args.cores, args.workdir)
@@ -372,7 +401,7 @@ def measurements(scales: list[float], args: argparse.Namespace) -> tuple[dict, d
             print(f"{run.name}: no results under {run.results}; the saved record {record}")
         else:
             sys.exit(f"{run.name}: neither results under {run.results} nor a saved record {record}")
-        walls[s] = timing["wall_s"]
+        walls[s] = {k: timing.get(k, math.nan) for k in ("wall_s", "cpu_s", "peak_rss_mb")}
     return runs, tables, walls, losses
 
 
@@ -399,40 +428,42 @@ def main() -> int:
             run_scale(scale, args.config, args.cores, args.workdir)
     if args.part == "run":
         return 0
-    runs, tables, walls, losses = measurements(scales, args)
+    runs, tables, timings, losses = measurements(scales, args)
+    walls = {s: t["wall_s"] for s, t in timings.items()}
+    cpus = {s: t["cpu_s"] for s, t in timings.items()}
+    rss = {s: t["peak_rss_mb"] for s, t in timings.items()}
     stages = list(tables[scales[0]].index)
     exponents = {
-        st: exponent(np.array([tables[s].loc[st, "items"] for s in scales]),
+        st: exponent(np.array([tables[s].loc[st, "x"] for s in scales]),
                      np.array([tables[s].loc[st, "seconds"] for s in scales]))
         for st in stages
     }  # fmt: skip
     rss_ratio = {st: tables[scales[-1]].loc[st, "peak_rss_mb"] / tables[scales[0]].loc[st, "peak_rss_mb"]
                  for st in stages}  # fmt: skip
 
-    print("| stage | " + " | ".join(f"1/{round(1 / s)} items, s, CPU s, RSS MB, MB written" for s in scales)
+    print("| stage | " + " | ".join(f"1/{round(1 / s)} items, s, RSS MB, MB kept" for s in scales)
           + " | exponent | RSS ratio |")  # fmt: skip
     print("|---|" + "--:|" * (len(scales) + 2))
     for st in stages:
         cells = []
         for s in scales:
             r = tables[s].loc[st]
-            cells.append(f"{r['items']:,.0f}, {r['seconds']:.1f}, {r['cpu_s']:.0f}, {r['peak_rss_mb']:.0f}, "
-                         f"{r['written_mb']:.0f}")  # fmt: skip
+            cells.append(f"{r['items']:,.0f}, {r['seconds']:.1f}, {r['peak_rss_mb']:.0f}, {r['kept_mb']:.0f}")
         b = exponents[st]
-        print(f"| {st} | " + " | ".join(cells) + f" | {'fixed' if math.isnan(b) else f'{b:.2f}'} | "
+        print(f"| {st} | " + " | ".join(cells) + f" | {b:.2f}{' (targets)' if st in FIXED else ''} | "
               f"{rss_ratio[st]:.2f} |")  # fmt: skip
     print()
     for s in scales:
         t = tables[s]
-        print(f"1/{round(1 / s)}: wall {hms(walls[s])}, job-seconds {t['seconds'].sum():.0f}, "
-              f"CPU {t['cpu_s'].sum():.0f} s, written {t['written_mb'].sum():.0f} MB")  # fmt: skip
+        print(f"1/{round(1 / s)}: wall {hms(walls[s])}, CPU {cpus[s] / 60:.1f} min, "
+              f"peak RSS {rss[s]:.0f} MB, job-seconds {t['seconds'].sum():.0f}, "
+              f"kept {t['kept_mb'].sum():.0f} MB")  # fmt: skip
 
-    big = tables[scales[-1]]
-    full = full_items(big, losses, 8987, 13680, 5130)
-    shrec13 = full_items(big, losses, 1258, 7200, 2700)
+    full = full_x(losses, 8987, 13680, 5130)
+    shrec13 = full_x(losses, 1258, 7200, 2700)
     summary = {
         "scales": scales,
-        "walls": walls,
+        "runs": timings,
         "exponents": exponents,
         "rss_ratio": rss_ratio,
         "tables": {str(s): tables[s].reset_index().to_dict(orient="records") for s in scales},
@@ -440,11 +471,11 @@ def main() -> int:
         "projected_full_wall_s_no_synth": projected_wall(tables, walls, scales, full, synth=False),
         "projected_shrec13_wall_s_no_synth": projected_wall(tables, walls, scales, shrec13, synth=False),
         "dominant_at_full": max(full, key=lambda st: project(
-            np.array([tables[s].loc[st, "items"] for s in scales]),
+            np.array([tables[s].loc[st, "x"] for s in scales]),
             np.array([tables[s].loc[st, "seconds"] for s in scales]), full[st])),
     }  # fmt: skip
     if len(scales) >= 3:  # the largest scale, projected from the smaller ones
-        target = {st: tables[scales[-1]].loc[st, "items"] for st in stages}
+        target = {st: tables[scales[-1]].loc[st, "x"] for st in stages}
         summary["check"] = {
             "scale": scales[-1],
             "projected_wall_s": projected_wall(tables, walls, scales[:-1], target),
@@ -465,7 +496,7 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "scale.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     if not args.no_figure:
-        figure(tables, exponents)
+        figure(tables, exponents, full)
     if args.same_as:
         if len(runs) < len(scales):
             sys.exit("--same-as compares results: some scales have only a saved record")
