@@ -347,7 +347,8 @@ def figure(tables: dict[float, pd.DataFrame], exponents: dict[str, float], full:
     ax.set_xlabel("items of the stage: targets, sketches or query-target pairs (training stages: targets)")
     ax.set_ylabel("job-seconds of the stage")
     fractions = ", ".join(f"1/{round(1 / s)}" for s in scales)
-    ax.set_title(f"Synthetic SHREC'14 at {fractions} (dots) and projected to full size (circles), 2 cores")
+    title = f"Synthetic SHREC'14 at {fractions} (dots), projected to full size (circles), 2 cores"
+    ax.set_title(title, loc="left")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
