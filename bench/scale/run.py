@@ -38,7 +38,6 @@ REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "bench" / "out"
 MEASURED = REPO / "bench" / "scale" / "measured"  # each run's table, kept with the repository
 FIGURE = REPO / "bench" / "scale" / "scaling.png"
-# stages whose peak RSS must not grow with the data (nothing holds all views or sketches at once)
 # stages with a fixed budget (images seen, steps): their time is fitted against the targets, which their
 # validation and sampling read over; every other stage against the items it works through
 FIXED = ("train_backbone shapes", "train_backbone sketches", "train_metric")
@@ -49,9 +48,6 @@ KEPT = {
     "extract_features shapes": ["features/shapes.h5"], "extract_features sketches": ["features/sketches.h5"],
     "train_metric": ["metric/**/*"], "evaluate": ["eval/**/*"], "retrieval_index": ["index/*"],
 }  # fmt: skip
-FLAT_RSS = (
-    "render_views", "prepare_sketches", "extract_features shapes", "extract_features sketches", "evaluate"
-)  # fmt: skip
 
 
 def tag(scale: float) -> str:
@@ -210,8 +206,7 @@ def collect(run: Run) -> pd.DataFrame:
 def kept_mb(run: Run, stage: str) -> float:
     """MB of the files a stage keeps (the generated data set for synthesize_dataset)."""
     if stage == "synthesize_dataset":
-        files = Path(run.config["cfg"].builtin_root)
-        files = (run.workdir / files if not files.is_absolute() else files).rglob("*")
+        files = (run.workdir / run.config["cfg"].builtin_root).rglob("*")  # an absolute root stays itself
     else:
         files = (f for pattern in KEPT.get(stage, []) for f in run.results.glob(pattern))
     return sum(f.stat().st_size for f in files if f.is_file()) / 1e6
@@ -237,8 +232,8 @@ def save_record(run: Run, table: pd.DataFrame, timing: dict, label: str = "") ->
     """bench/scale/measured/[<label>-]<name>.json: the run's stage table, its wall time, the machine and
     the digests of its evaluation outputs, so the tables, the figure and the comparison of outputs can be
     made from a clone that holds no results."""
-    MEASURED.mkdir(parents=True, exist_ok=True)
-    path = MEASURED / f"{label + '-' if label else ''}{run.name}.json"
+    path = record_path(run.name, label)
+    path.parent.mkdir(parents=True, exist_ok=True)
     record = {
         **timing, "scale": run.scale, "name": run.name, "losses": int(n_losses(run)),
         "steps": run.config["cfg"].metric.steps, "machine": timing.get("machine") or machine(),
@@ -246,6 +241,11 @@ def save_record(run: Run, table: pd.DataFrame, timing: dict, label: str = "") ->
     }  # fmt: skip
     path.write_text(json.dumps(record, indent=2, default=float) + "\n")
     return path
+
+
+def record_path(name: str, label: str = "") -> Path:
+    """bench/scale/measured/[<label>-]<name>.json."""
+    return MEASURED / f"{label + '-' if label else ''}{name}.json"
 
 
 def load_record(path: Path) -> tuple[pd.DataFrame, dict]:
@@ -389,7 +389,7 @@ def measurements(scales: list[float], args: argparse.Namespace) -> tuple[dict, d
     runs, tables, walls, losses = {}, {}, {}, 0
     for s in scales:
         run = load_run(s, args.config, args.cores, args.workdir)
-        record = MEASURED / f"{args.label + '-' if args.label else ''}{run.name}.json"
+        record = record_path(run.name, args.label)
         if run.results.is_dir():
             kept = [args.workdir / f"{run.name}.json", OUT / f"{run.name}.json"]  # slurm.sh --keep, or here
             timing = next((json.loads(p.read_text()) for p in kept if p.is_file()), {"wall_s": math.nan})
