@@ -8,7 +8,16 @@ import h5py
 import numpy as np
 import pytest
 
-from bwot.io import atomic_path, h5_writer, read_attrs, read_strings, set_attrs, write_json, write_strings
+from bwot.io import (
+    atomic_path,
+    h5_writer,
+    read_attrs,
+    read_rows,
+    read_strings,
+    set_attrs,
+    write_json,
+    write_strings,
+)
 from bwot.splits import holdout_split, shard_bounds
 
 
@@ -40,6 +49,20 @@ def test_h5_strings_and_attrs(tmp_path):
         assert list(read_strings(f["ids"])) == ["000003", "m12", "é"]
         assert len(read_strings(f["empty"])) == 0
     assert read_attrs(tmp_path / "a.h5") == {"size": 64, "rig": "dodecahedron20"}
+
+
+def test_read_rows_is_fancy_indexing_in_any_order_block_by_block(tmp_path):
+    data = np.random.default_rng(0).normal(size=(23, 3, 2))
+    with h5_writer(tmp_path / "x.h5") as f:
+        f["x"] = data
+    rows = np.array([22, 0, 7, 7, 5, 21, 6, 0])  # unsorted, repeated, both ends, across block edges
+    with h5py.File(tmp_path / "x.h5") as f:
+        for block in (1, 4, 5, 100):
+            got = read_rows(f["x"], rows, block=block)
+            assert got.dtype == np.float32 and np.array_equal(got, data[rows].astype(np.float32))
+        assert read_rows(f["x"], np.array([], int)).shape == (0, 3, 2)
+        with pytest.raises(IndexError, match=r"x.h5:/x: rows outside 0..22"):
+            read_rows(f["x"], np.array([3, 23]))
 
 
 def test_write_json_round_trips_and_keeps_key_order(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +16,7 @@ from bwot.losses.registry import LOSSES
 from bwot.metric import MetricNets, load_metric_model, save_metric_model, train_metric
 from bwot.metric.data import load_metric_data, validation_map
 from bwot.metric.trainer import CHECKPOINT, STEP_COLUMNS, total_steps
+from bwot.splits import holdout_split
 
 
 @pytest.fixture(autouse=True)
@@ -132,6 +134,23 @@ def test_training_data_holds_out_whole_sketches(tmp_path):
     for v in data.val_sketches:
         assert not (np.abs(data.sketches - v).sum(1) == 0).any()
     assert data.shapes.shape == (20, 12)
+
+
+def test_training_data_reads_the_rows_of_the_split(tmp_path):
+    """Training sketches among test ones: exactly the rows of the held-in and held-out training sketches."""
+    shapes, sketches = write_features(tmp_path, n_train=30, n_test=12, rotations=3)
+    with h5py.File(sketches, "a") as f:  # interleave the splits
+        splits = np.array(["train", "test", "train"] * 14)
+        del f["splits"]
+        write_strings(f, "splits", splits)
+        feats, labels = f["features"][()], f["labels"][()]
+    train = np.flatnonzero(splits == "train")
+    fit, val = holdout_split(labels[train], 0.2, 5)
+    data = load_metric_data(shapes, sketches, val_fraction=0.2, seed=5)
+    assert np.array_equal(data.sketches, feats[train][fit].reshape(-1, 12))
+    assert np.array_equal(data.sketch_labels, np.repeat(labels[train][fit], 3))
+    assert np.array_equal(data.val_sketches, feats[train][val, 0])
+    assert np.array_equal(data.val_labels, labels[train][val])
 
 
 def test_bad_feature_files_are_reported(tmp_path):

@@ -237,6 +237,24 @@ def read_strings(dataset: h5py.Dataset) -> np.ndarray:
     return dataset.asstr()[()] if len(dataset) else np.array([], dtype=str)
 
 
+def read_rows(dataset: h5py.Dataset, rows: np.ndarray, block: int = 1024) -> np.ndarray:
+    """`dataset[rows]` as float32 for rows in any order (repeats allowed), read `block` rows of the file
+    at a time: only the rows asked for are held, not the whole dataset (h5py's own fancy indexing wants
+    increasing, unique indices)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    n = len(dataset)
+    if len(rows) and (rows.min() < 0 or rows.max() >= n):
+        raise IndexError(f"{dataset.file.filename}:{dataset.name}: rows outside 0..{n - 1}")
+    out = np.empty((len(rows), *dataset.shape[1:]), dtype=np.float32)
+    order = np.argsort(rows, kind="stable")
+    wanted = rows[order]
+    for start in np.unique(wanted // block) * block:  # only the blocks that hold a wanted row
+        lo, hi = np.searchsorted(wanted, [start, start + block])
+        chunk = dataset[start : min(start + block, n)]
+        out[order[lo:hi]] = chunk[wanted[lo:hi] - start]
+    return out
+
+
 def read_attrs(path: PathLike) -> dict[str, Any]:
     """The root attributes of an HDF5 file as a plain dict."""
     with open_h5(path) as f:

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 
 from bwot.evaluation.metrics import per_query_metrics
-from bwot.io import PathLike, open_h5, read_strings
+from bwot.io import PathLike, open_h5, read_rows, read_strings
 from bwot.splits import holdout_split
 
 
@@ -42,31 +42,34 @@ def load_metric_data(
         splits = read_strings(f["splits"])
         labels = np.asarray(f["labels"][()], dtype=np.int64)
         train = np.flatnonzero(splits == "train")
-        sketch_feats = np.asarray(feats[()][train], dtype=np.float32) if len(train) else None
-    problems = []
-    if shapes.ndim != 2 or len(shapes) != len(shape_labels) or len(shapes) == 0:
-        problems.append(f"{shapes_h5}: 'pooled' must be (n>0, D) with one label per row, got {shapes.shape}")
-    if sketch_feats is None:
-        problems.append(f"{sketches_h5}: no sketch has split 'train'")
-    elif sketch_feats.ndim != 3 or sketch_feats.shape[2] != shapes.shape[-1]:
-        problems.append(
-            f"{sketches_h5}: 'features' must be (n, R, {shapes.shape[-1]}), "
-            f"got (.., {sketch_feats.shape[1:]})"
-        )
-    bad = sorted(set(np.unique(splits)) - {"train", "test"})
-    if bad:
-        problems.append(f"{sketches_h5}: unknown split values {bad}")
-    if problems:
-        raise ValueError("; ".join(problems))
-    train_labels = labels[train]
-    fit, val = holdout_split(train_labels, val_fraction, seed)
-    n_rot = sketch_feats.shape[1]
+        problems = []
+        if shapes.ndim != 2 or len(shapes) != len(shape_labels) or len(shapes) == 0:
+            problems.append(
+                f"{shapes_h5}: 'pooled' must be (n>0, D) with one label per row, got {shapes.shape}"
+            )
+        if not len(train):
+            problems.append(f"{sketches_h5}: no sketch has split 'train'")
+        if feats.ndim != 3 or feats.shape[2] != shapes.shape[-1]:
+            problems.append(
+                f"{sketches_h5}: 'features' must be (n, R, {shapes.shape[-1]}), got (.., {feats.shape[1:]})"
+            )
+        bad = sorted(set(np.unique(splits)) - {"train", "test"})
+        if bad:
+            problems.append(f"{sketches_h5}: unknown split values {bad}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        train_labels = labels[train]
+        fit, val = holdout_split(train_labels, val_fraction, seed)
+        # only the rows used are read: not the test sketches', nor the held-out ones' other rotations
+        fit_feats = read_rows(feats, train[fit])
+        val_feats = np.ascontiguousarray(read_rows(feats, train[val])[:, 0])
+    n_rot = fit_feats.shape[1]
     return MetricData(
         shapes=shapes,
         shape_labels=shape_labels,
-        sketches=sketch_feats[fit].reshape(-1, sketch_feats.shape[2]),
+        sketches=fit_feats.reshape(-1, fit_feats.shape[2]),
         sketch_labels=np.repeat(train_labels[fit], n_rot),
-        val_sketches=sketch_feats[val, 0],
+        val_sketches=val_feats,
         val_labels=train_labels[val],
     )
 
