@@ -12,7 +12,8 @@
 # munged, slurmctld and slurmd by hand (no systemd needed), runs snakemake in a private copy of the
 # workflow under `timeout`, checks the outputs, then stops every daemon it started, by PID (trap on EXIT),
 # and restores any /etc/slurm file it replaced. Environment: SLURM_TIMEOUT (seconds for the snakemake
-# run; default 1500, selftest 300), KEEP_TMP=1 keeps the work folder.
+# run; default 1500, selftest 300), SLURM_NODE_CPUS (the CPUs the node declares; default the machine's,
+# at least 8), KEEP_TMP=1 keeps the work folder.
 set -euo pipefail
 
 MODE=pipeline
@@ -131,11 +132,14 @@ HOST=$(hostname -s)
 # The node is declared at least as large as the profile's per-rule requests (8 CPUs, 32 GB, one GPU) so
 # that profiles/slurm is used unchanged; SlurmdParameters=config_overrides accepts that, and nothing is
 # enforced (no cgroups). The GPU is a count-only GRES: jobs may ask for it, none is used (test-tiny: cpu).
+# A run that times its jobs declares the real CPUs (SLURM_NODE_CPUS=$(nproc)) and asks no job for more:
+# two 2-thread CNN jobs on 2 real cores run ten times slower than one after the other.
 read -r CPUS MEM < <(slurmd -C | awk -F'[ =]' '/^NodeName/ {
   for (i = 1; i < NF; i++) { if ($i == "CPUs") c = $(i + 1); if ($i == "RealMemory") m = $(i + 1) }
   print c, m }')
 [ -n "$CPUS" ] && [ -n "$MEM" ] || die "could not read CPUs/RealMemory from 'slurmd -C'"
-NODE_CPUS=$((CPUS > 8 ? CPUS : 8))
+NODE_CPUS=${SLURM_NODE_CPUS:-$((CPUS > 8 ? CPUS : 8))}
+[[ "$NODE_CPUS" =~ ^[1-9][0-9]*$ ]] || die "SLURM_NODE_CPUS must be a positive number of CPUs, got '$NODE_CPUS'"
 NODE_MEM=$((MEM > 32000 ? MEM : 32000))
 mkdir -p /etc/slurm
 for f in /etc/slurm/slurm.conf /etc/slurm/gres.conf; do
