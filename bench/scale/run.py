@@ -492,8 +492,18 @@ def main() -> int:
             f"check: 1/{round(1 / c['scale'])} projected from the smaller scales "
             f"{hms(c['projected_wall_s'])}, measured {hms(c['measured_wall_s'])}"
         )
-    per_stage = {st: {"full_items": full[st]} for st in stages}
+    per_stage = {
+        st: {"full_items": full[st], "projected_s": project(
+            np.array([tables[s].loc[st, "x"] for s in scales]),
+            np.array([tables[s].loc[st, "seconds"] for s in scales]), full[st])}
+        for st in stages
+    }  # fmt: skip
     summary["per_stage_full"] = per_stage
+    big = scales[-1]
+    print(f"job-seconds projected to full size (wall / job-seconds at 1/{round(1 / big)}: "
+          f"{walls[big] / tables[big]['seconds'].sum():.2f}): "
+          + ", ".join(f"{st} {v['projected_s']:.0f}" for st, v in
+                      sorted(per_stage.items(), key=lambda kv: -kv[1]["projected_s"])))  # fmt: skip
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "scale.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     if not args.no_figure:
