@@ -135,7 +135,8 @@ def load_run(scale: float, config: str, cores: int, workdir: Path) -> Run:
     """The finished run of `scale`, its config merged as Snakemake merges it."""
     from bwot.config import Config
 
-    merged = yaml.safe_load((workdir / config).read_text()) or {}
+    path = workdir / config if (workdir / config).is_file() else REPO / config  # slurm.sh --keep: no config/
+    merged = yaml.safe_load(path.read_text()) or {}
     for key, value in overlay(scale, cores).items():  # as Snakemake merges config files: section by section
         both = isinstance(value, dict) and isinstance(merged.get(key), dict)
         merged[key] = {**merged[key], **value} if both else value
