@@ -60,7 +60,7 @@ def load_metric_data(
             raise ValueError("; ".join(problems))
         train_labels = labels[train]
         fit, val = holdout_split(train_labels, val_fraction, seed)
-        # only the rows used are read: not the test sketches', nor the held-out ones' other rotations
+        # only the training sketches' rows are read, never the test sketches'
         fit_feats = read_rows(feats, train[fit])
         val_feats = np.ascontiguousarray(read_rows(feats, train[val])[:, 0])
     n_rot = fit_feats.shape[1]
